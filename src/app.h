@@ -1,0 +1,41 @@
+/* app.h - the application context: every long-lived module handle of one server.
+ *
+ * Built by main.c in start-up order and torn down in reverse. Route handlers reach
+ * it through req->app. Fields are set once before the HTTP server starts and are
+ * read-only afterwards (each module is thread-safe on its own). */
+#ifndef ARC_APP_H
+#define ARC_APP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config;
+struct catalog;
+struct auth;
+struct http_server;
+struct metrics;
+struct duck;
+struct ingest;
+struct bufmgr;
+struct storage;
+struct wal;
+struct query_engine;
+
+struct app {
+    const struct config *cfg;     /* merged configuration (defaults < file < env < flags) */
+    struct catalog *catalog;      /* SQLite {data_dir}/arc.db */
+    struct auth *auth;            /* tokens; NULL-safe checks when auth is disabled */
+    struct http_server *http;
+    struct metrics *metrics;      /* process-wide Prometheus registry */
+    struct duck *duck;            /* DuckDB instance (may be NULL before ingest exists) */
+    struct bufmgr *buffers;       /* per (db, measurement) buffers */
+    struct storage *storage;      /* local or s3 backend */
+    struct wal *wal;              /* NULL when the WAL is off */
+    struct query_engine *query;
+    int64_t start_us;             /* wall clock at start, µs */
+    _Atomic bool ready;           /* start-up recovery finished: /ready answers 200 */
+    _Atomic bool stopping;        /* shutdown began */
+};
+
+#endif

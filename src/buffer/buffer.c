@@ -1,0 +1,700 @@
+/* buffer.c - per-measurement column buffers, schema checks, flush scheduling.
+ *
+ * Layout: a fixed hash table (db, measurement) -> struct mbuf, guarded by a
+ * read-write lock that is write-locked only to create a buffer. Each mbuf has its
+ * own mutex, an active batch that grows as writes arrive, and a list of batches
+ * being flushed. A request touching several measurements locks their mbufs in
+ * address order, checks every batch against the schema, and only then copies, so
+ * a conflict in the last measurement leaves the first ones untouched.
+ *
+ * Copying: when a measurement's active batch is empty and the incoming batch
+ * needs no conversion, the batch itself becomes the active batch (no copy).
+ * Otherwise its columns are appended with memcpy; strings are re-interned once per
+ * distinct value through an id map, never per row.
+ *
+ * Flushing: rotate() moves the active batch to the flushing list and queues a
+ * job on the flush pool. The job calls the sink; on success the batch is freed and
+ * its bytes leave the budget; on failure it stays (and is retried by tick after a
+ * back-off), so rows are never dropped for a transient storage error. */
+#include "buffer/buffer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/workpool.h"
+
+#define NBUCKETS 1024
+#define MAX_TOUCHED 256       /* measurements locked by one request (more: split) */
+#define RETRY_BACKOFF_MS 1000 /* wait before retrying a failed flush */
+
+struct flushitem {
+    struct flushitem *next;
+    struct batch *b;
+    size_t bytes;          /* budget charged for b */
+    bool queued;           /* a flush job for it is queued or running */
+    int64_t retry_at_ns;   /* after a failure: earliest retry (monotonic) */
+    unsigned failures;
+};
+
+struct schema_col {
+    char *name;
+    enum batch_type type;
+    bool is_tag;
+};
+
+struct mbuf {
+    struct mbuf *next;          /* hash chain */
+    struct bufmgr *bm;
+    char *db, *m;
+    pthread_mutex_t lock;
+    struct batch *active;       /* NULL when empty */
+    size_t active_bytes;        /* budget charged for active */
+    int64_t active_since_ns;    /* monotonic time of the first row in active */
+    struct flushitem *flushing; /* oldest first */
+    struct schema_col *schema;  /* every column ever seen, with its current type */
+    size_t nschema, schema_cap;
+};
+
+struct bufmgr {
+    struct bufmgr_opts o;
+    pthread_rwlock_t table_lock;
+    struct mbuf *buckets[NBUCKETS];
+    size_t nbufs;
+    struct workpool *pool;
+    pthread_mutex_t done_lock;  /* with done_cond: wakes bufmgr_flush_all */
+    pthread_cond_t done_cond;
+    _Atomic size_t bytes;
+    _Atomic size_t active_rows, flushing_rows;
+    _Atomic uint64_t rows_accepted, rows_flushed, flushes, flush_errors, rejected_busy;
+    char last_error[ERRBUF_MSG_MAX]; /* under done_lock */
+    struct metric *m_rows, *m_flushed, *m_flushes, *m_errors, *m_busy, *m_bytes, *m_budget;
+};
+
+/* ------------------------------------------------------------------ table */
+
+static uint64_t hash2(const char *a, const char *b)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *a; a++)
+        h = (h ^ (unsigned char)*a) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (; *b; b++)
+        h = (h ^ (unsigned char)*b) * 1099511628211ULL;
+    return h;
+}
+
+static struct mbuf *find_locked(struct bufmgr *bm, const char *db, const char *m, uint64_t h)
+{
+    struct mbuf *x;
+    for (x = bm->buckets[h % NBUCKETS]; x; x = x->next)
+        if (!strcmp(x->db, db) && !strcmp(x->m, m))
+            return x;
+    return NULL;
+}
+
+static struct mbuf *get_mbuf(struct bufmgr *bm, const char *db, const char *m)
+{
+    uint64_t h = hash2(db, m);
+    struct mbuf *x;
+
+    pthread_rwlock_rdlock(&bm->table_lock);
+    x = find_locked(bm, db, m, h);
+    pthread_rwlock_unlock(&bm->table_lock);
+    if (x)
+        return x;
+    pthread_rwlock_wrlock(&bm->table_lock);
+    x = find_locked(bm, db, m, h);
+    if (!x) {
+        x = xcalloc(1, sizeof(*x));
+        x->bm = bm;
+        x->db = xstrdup(db);
+        x->m = xstrdup(m);
+        pthread_mutex_init(&x->lock, NULL);
+        x->next = bm->buckets[h % NBUCKETS];
+        bm->buckets[h % NBUCKETS] = x;
+        bm->nbufs++;
+    }
+    pthread_rwlock_unlock(&bm->table_lock);
+    return x;
+}
+
+/* ----------------------------------------------------------------- schema */
+
+static struct schema_col *schema_find(struct mbuf *x, const char *name)
+{
+    size_t i;
+    for (i = 0; i < x->nschema; i++)
+        if (!strcmp(x->schema[i].name, name))
+            return &x->schema[i];
+    return NULL;
+}
+
+static void schema_add(struct mbuf *x, const char *name, enum batch_type t, bool is_tag)
+{
+    if (x->nschema == x->schema_cap) {
+        x->schema_cap = x->schema_cap ? x->schema_cap * 2 : 16;
+        x->schema = xreallocarray(x->schema, x->schema_cap, sizeof(*x->schema));
+    }
+    x->schema[x->nschema].name = xstrdup(name);
+    x->schema[x->nschema].type = t;
+    x->schema[x->nschema].is_tag = is_tag;
+    x->nschema++;
+}
+
+void bufmgr_set_schema(struct bufmgr *bm, const char *db, const char *measurement,
+                       const struct bufmgr_col_schema *cols, size_t ncols)
+{
+    struct mbuf *x = get_mbuf(bm, db, measurement);
+    size_t i;
+
+    pthread_mutex_lock(&x->lock);
+    for (i = 0; i < ncols; i++) {
+        struct schema_col *s = schema_find(x, cols[i].name);
+        if (s) {
+            s->type = cols[i].type;
+            s->is_tag = cols[i].is_tag;
+        } else {
+            schema_add(x, cols[i].name, cols[i].type, cols[i].is_tag);
+        }
+    }
+    pthread_mutex_unlock(&x->lock);
+}
+
+static const char *type_word(enum batch_type t)
+{
+    switch (t) {
+    case BATCH_F64: return "float";
+    case BATCH_I64: return "integer";
+    case BATCH_U64: return "unsigned";
+    case BATCH_BOOL: return "boolean";
+    case BATCH_STR: return "string";
+    }
+    return "unknown";
+}
+
+static bool is_int_float_pair(enum batch_type a, enum batch_type b)
+{
+    return (a == BATCH_I64 && b == BATCH_F64) || (a == BATCH_F64 && b == BATCH_I64);
+}
+
+/* The stored name of an incoming column: a field named like an existing tag is
+ * stored as <name>_value (the InfluxDB convention). Writes into out. */
+static const char *target_name(struct mbuf *x, const struct batch_col *c, char *out, size_t n)
+{
+    struct schema_col *s = schema_find(x, c->name);
+    if (s && s->is_tag && !c->is_tag) {
+        snprintf(out, n, "%s_value", c->name);
+        return out;
+    }
+    return c->name;
+}
+
+/* Can src be appended to x without a conflict? */
+static enum err check_batch(struct mbuf *x, const struct batch *src, struct errbuf *eb)
+{
+    char tmp[512];
+    size_t i;
+
+    for (i = 0; i < src->ncols; i++) {
+        const struct batch_col *c = &src->cols[i];
+        const char *name = target_name(x, c, tmp, sizeof(tmp));
+        struct schema_col *s = schema_find(x, name);
+        if (!s)
+            continue;
+        if (c->is_tag && !s->is_tag)
+            return errbuf_set(eb, ERR_CONFLICT,
+                              "measurement '%s': tag '%s' conflicts with an existing field of "
+                              "the same name (%s)",
+                              x->m, c->name, type_word(s->type));
+        if (s->type == c->type || is_int_float_pair(s->type, c->type))
+            continue;
+        return errbuf_set(eb, ERR_CONFLICT,
+                          "field type conflict: measurement '%s' field '%s' is %s, got %s",
+                          x->m, name, type_word(s->type), type_word(c->type));
+    }
+    return ERR_OK;
+}
+
+/* ------------------------------------------------------------------ copy */
+
+static size_t type_size(enum batch_type t)
+{
+    switch (t) {
+    case BATCH_F64:
+    case BATCH_I64:
+    case BATCH_U64: return 8;
+    case BATCH_BOOL: return 1;
+    case BATCH_STR: return 4;
+    }
+    return 8;
+}
+
+/* Does src fit x's schema exactly (so it can become the active batch as is)? */
+static bool fits_exactly(struct mbuf *x, const struct batch *src)
+{
+    size_t i;
+    for (i = 0; i < src->ncols; i++) {
+        struct schema_col *s = schema_find(x, src->cols[i].name);
+        if (s && (s->type != src->cols[i].type || s->is_tag != src->cols[i].is_tag))
+            return false;
+    }
+    return true;
+}
+
+/* Append every row of src to dst (dst's columns follow x's schema). */
+static void copy_rows(struct mbuf *x, struct batch *dst, const struct batch *src)
+{
+    size_t base, n = src->nrows, i, r;
+    uint32_t *idmap = NULL;
+    size_t idmap_len = 0;
+    char tmp[512];
+
+    base = batch_add_rows(dst, n);
+    memcpy(dst->time_us + base, src->time_us, n * sizeof(int64_t));
+    for (i = 0; i < src->ncols; i++) {
+        const struct batch_col *c = &src->cols[i];
+        const char *name = target_name(x, c, tmp, sizeof(tmp));
+        struct schema_col *s = schema_find(x, name);
+        struct batch_col *d = batch_find_col(dst, name, strlen(name));
+        enum batch_type want = s ? s->type : c->type;
+
+        if (s && s->type == BATCH_I64 && c->type == BATCH_F64) {
+            s->type = BATCH_F64; /* int then float: the column becomes DOUBLE */
+            want = BATCH_F64;
+        }
+        if (!d) {
+            d = batch_add_col(dst, name, strlen(name), want, c->is_tag);
+            d = batch_find_col(dst, name, strlen(name)); /* add may move the array */
+        } else if (d->type == BATCH_I64 && want == BATCH_F64) {
+            batch_col_widen_to_f64(dst, d);
+        }
+        if (!s)
+            schema_add(x, name, want, c->is_tag);
+
+        if (d->type == c->type && c->type != BATCH_STR) {
+            memcpy((char *)d->data + base * type_size(c->type), c->data, n * type_size(c->type));
+        } else if (d->type == BATCH_F64 && c->type == BATCH_I64) {
+            double *o = (double *)d->data + base;
+            const int64_t *in = c->data;
+            for (r = 0; r < n; r++)
+                o[r] = (double)in[r];
+        } else { /* strings: remap dictionary ids */
+            const uint32_t *in = c->data;
+            uint32_t *o = (uint32_t *)d->data + base;
+            size_t nd = strdict_count(src->dict);
+            if (!idmap) {
+                idmap_len = nd;
+                idmap = xmalloc((nd ? nd : 1) * sizeof(uint32_t));
+                memset(idmap, 0xff, (nd ? nd : 1) * sizeof(uint32_t));
+            }
+            for (r = 0; r < n; r++) {
+                uint32_t id;
+                if (c->valid && !c->valid[r]) {
+                    o[r] = 0;
+                    continue;
+                }
+                id = in[r];
+                if (id < idmap_len && idmap[id] == UINT32_MAX) {
+                    size_t len;
+                    const char *sv = strdict_get(src->dict, id, &len);
+                    idmap[id] = strdict_intern(dst->dict, sv, len);
+                }
+                o[r] = id < idmap_len ? idmap[id] : 0;
+            }
+        }
+        /* validity: batch_add_rows marked the new rows NULL in every column */
+        if (d->valid) {
+            if (c->valid)
+                memcpy(d->valid + base, c->valid, n);
+            else
+                memset(d->valid + base, 1, n);
+        }
+    }
+    free(idmap);
+}
+
+/* ------------------------------------------------------------------ flush */
+
+struct flushjob {
+    struct mbuf *x;
+    struct flushitem *it;
+};
+
+static void flush_job(void *arg)
+{
+    struct flushjob *j = arg;
+    struct mbuf *x = j->x;
+    struct flushitem *it = j->it, **pp;
+    struct bufmgr *bm = x->bm;
+    struct errbuf eb;
+    enum err rc;
+    size_t rows = it->b->nrows;
+
+    free(j);
+    errbuf_init(&eb);
+    rc = bm->o.sink(bm->o.sink_ctx, x->db, it->b, &eb);
+
+    pthread_mutex_lock(&x->lock);
+    it->queued = false;
+    if (rc == ERR_OK) {
+        for (pp = &x->flushing; *pp; pp = &(*pp)->next)
+            if (*pp == it) {
+                *pp = it->next;
+                break;
+            }
+    } else {
+        it->failures++;
+        it->retry_at_ns = clock_mono_ns() + (int64_t)RETRY_BACKOFF_MS * 1000000 *
+                                                (it->failures < 30 ? it->failures : 30);
+    }
+    pthread_mutex_unlock(&x->lock);
+
+    if (rc == ERR_OK) {
+        atomic_fetch_sub(&bm->bytes, it->bytes);
+        atomic_fetch_sub(&bm->flushing_rows, rows);
+        atomic_fetch_add(&bm->rows_flushed, rows);
+        atomic_fetch_add(&bm->flushes, 1);
+        if (bm->m_flushed) {
+            metric_add(bm->m_flushed, rows);
+            metric_add(bm->m_flushes, 1);
+        }
+        batch_free(it->b);
+        free(it);
+    } else {
+        atomic_fetch_add(&bm->flush_errors, 1);
+        if (bm->m_errors)
+            metric_add(bm->m_errors, 1);
+        log_error("flush failed; rows kept for retry", "db=%s measurement=%s rows=%zu error=\"%s\"",
+                  x->db, x->m, rows, eb.msg);
+        pthread_mutex_lock(&bm->done_lock);
+        snprintf(bm->last_error, sizeof(bm->last_error), "%s", eb.msg);
+        pthread_mutex_unlock(&bm->done_lock);
+    }
+    pthread_mutex_lock(&bm->done_lock);
+    pthread_cond_broadcast(&bm->done_cond);
+    pthread_mutex_unlock(&bm->done_lock);
+}
+
+/* Queue a flush job for it (x locked). */
+static void queue_item(struct mbuf *x, struct flushitem *it)
+{
+    struct flushjob *j = xmalloc(sizeof(*j));
+
+    j->x = x;
+    j->it = it;
+    it->queued = true;
+    if (workpool_submit(x->bm->pool, flush_job, j) != ERR_OK) {
+        it->queued = false; /* pool full: tick() retries */
+        free(j);
+    }
+}
+
+/* Move the active batch to the flushing list and queue it (x locked). */
+static void rotate(struct mbuf *x)
+{
+    struct flushitem *it, **pp;
+
+    if (!x->active || x->active->nrows == 0)
+        return;
+    it = xcalloc(1, sizeof(*it));
+    it->b = x->active;
+    it->bytes = x->active_bytes;
+    x->active = NULL;
+    x->active_bytes = 0;
+    for (pp = &x->flushing; *pp; pp = &(*pp)->next)
+        ;
+    *pp = it;
+    atomic_fetch_sub(&x->bm->active_rows, it->b->nrows);
+    atomic_fetch_add(&x->bm->flushing_rows, it->b->nrows);
+    queue_item(x, it);
+}
+
+/* ----------------------------------------------------------------- append */
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches, size_t n,
+                       struct errbuf *eb)
+{
+    struct mbuf *xs[MAX_TOUCHED], *locked[MAX_TOUCHED];
+    size_t i, j, nlocked = 0, incoming = 0, rows = 0;
+    enum err rc = ERR_OK;
+
+    if (n > MAX_TOUCHED)
+        return errbuf_set(eb, ERR_LIMIT, "a request may write at most %d measurements",
+                          MAX_TOUCHED);
+    for (i = 0; i < n; i++) {
+        incoming += batch_bytes(batches[i]);
+        rows += batches[i]->nrows;
+    }
+    if (atomic_load(&bm->bytes) + incoming > bm->o.budget_bytes) {
+        atomic_fetch_add(&bm->rejected_busy, 1);
+        if (bm->m_busy)
+            metric_add(bm->m_busy, 1);
+        return errbuf_set(eb, ERR_BUSY,
+                          "ingest buffers full (%zu of %zu bytes in use): retry later",
+                          atomic_load(&bm->bytes), bm->o.budget_bytes);
+    }
+    for (i = 0; i < n; i++)
+        xs[i] = locked[i] = get_mbuf(bm, db, batches[i]->measurement);
+    qsort(locked, n, sizeof(locked[0]), cmp_ptr);
+    for (i = 0; i < n; i++)
+        if (i == 0 || locked[i] != locked[i - 1])
+            locked[nlocked++] = locked[i];
+    for (i = 0; i < nlocked; i++)
+        pthread_mutex_lock(&locked[i]->lock);
+
+    for (i = 0; i < n && rc == ERR_OK; i++)
+        rc = check_batch(xs[i], batches[i], eb);
+    if (rc == ERR_OK) {
+        for (i = 0; i < n; i++) {
+            struct mbuf *x = xs[i];
+            struct batch *src = batches[i];
+            size_t before = x->active_bytes, src_rows = src->nrows;
+
+            batches[i] = NULL; /* ownership passes to the buffers */
+            if (src_rows == 0) {
+                batch_free(src);
+                continue;
+            }
+            if (!x->active && fits_exactly(x, src)) {
+                for (j = 0; j < src->ncols; j++)
+                    if (!schema_find(x, src->cols[j].name))
+                        schema_add(x, src->cols[j].name, src->cols[j].type, src->cols[j].is_tag);
+                x->active = src; /* hand-off: no copy */
+                x->active_since_ns = clock_mono_ns();
+            } else {
+                if (!x->active) {
+                    x->active = batch_new(x->m, strlen(x->m));
+                    x->active_since_ns = clock_mono_ns();
+                }
+                copy_rows(x, x->active, src);
+                batch_free(src);
+            }
+            x->active_bytes = batch_bytes(x->active);
+            if (x->active_bytes >= before)
+                atomic_fetch_add(&bm->bytes, x->active_bytes - before);
+            else
+                atomic_fetch_sub(&bm->bytes, before - x->active_bytes);
+            atomic_fetch_add(&bm->active_rows, src_rows);
+        }
+        for (i = 0; i < nlocked; i++) {
+            struct mbuf *x = locked[i];
+            if (x->active && (x->active->nrows >= bm->o.flush_rows ||
+                              x->active_bytes >= bm->o.flush_bytes))
+                rotate(x);
+        }
+    }
+    for (i = 0; i < nlocked; i++)
+        pthread_mutex_unlock(&locked[i]->lock);
+    if (rc == ERR_OK) {
+        atomic_fetch_add(&bm->rows_accepted, rows);
+        if (bm->m_rows)
+            metric_add(bm->m_rows, rows);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ maintenance */
+
+/* Call fn on every mbuf (table read-locked; fn takes x->lock itself). */
+static void for_each(struct bufmgr *bm, void (*fn)(struct mbuf *x, void *arg), void *arg)
+{
+    size_t i;
+    struct mbuf *x;
+
+    pthread_rwlock_rdlock(&bm->table_lock);
+    for (i = 0; i < NBUCKETS; i++)
+        for (x = bm->buckets[i]; x; x = x->next)
+            fn(x, arg);
+    pthread_rwlock_unlock(&bm->table_lock);
+}
+
+static void tick_one(struct mbuf *x, void *arg)
+{
+    int64_t now = *(int64_t *)arg;
+    struct flushitem *it;
+
+    pthread_mutex_lock(&x->lock);
+    if (x->active && now - x->active_since_ns >= x->bm->o.flush_age_ms * 1000000)
+        rotate(x);
+    for (it = x->flushing; it; it = it->next)
+        if (!it->queued && now >= it->retry_at_ns)
+            queue_item(x, it);
+    pthread_mutex_unlock(&x->lock);
+}
+
+void bufmgr_tick(struct bufmgr *bm)
+{
+    int64_t now = clock_mono_ns();
+
+    for_each(bm, tick_one, &now);
+    if (bm->m_bytes)
+        metric_set(bm->m_bytes, (int64_t)atomic_load(&bm->bytes));
+}
+
+static void rotate_one(struct mbuf *x, void *arg)
+{
+    struct flushitem *it;
+    (void)arg;
+
+    pthread_mutex_lock(&x->lock);
+    rotate(x);
+    for (it = x->flushing; it; it = it->next)
+        if (!it->queued)
+            queue_item(x, it); /* retry failed ones now too */
+    pthread_mutex_unlock(&x->lock);
+}
+
+enum err bufmgr_flush_all(struct bufmgr *bm, int timeout_ms, struct errbuf *eb)
+{
+    int64_t deadline = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    uint64_t errors_before = atomic_load(&bm->flush_errors);
+    struct timespec ts;
+    enum err rc = ERR_OK;
+
+    for_each(bm, rotate_one, NULL);
+    pthread_mutex_lock(&bm->done_lock);
+    while (atomic_load(&bm->flushing_rows) > 0) {
+        if (atomic_load(&bm->flush_errors) != errors_before) {
+            rc = errbuf_set(eb, ERR_IO, "flush failed (rows kept, will retry): %s",
+                            bm->last_error);
+            break;
+        }
+        if (clock_mono_ns() > deadline) {
+            rc = errbuf_set(eb, ERR_TIMEOUT, "flush did not finish within %d ms", timeout_ms);
+            break;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&bm->done_cond, &bm->done_lock, &ts);
+    }
+    pthread_mutex_unlock(&bm->done_lock);
+    return rc;
+}
+
+static void drop_one(struct mbuf *x, void *arg)
+{
+    const char *db = arg;
+    size_t k;
+
+    if (strcmp(x->db, db) != 0)
+        return;
+    pthread_mutex_lock(&x->lock);
+    if (x->active) {
+        atomic_fetch_sub(&x->bm->active_rows, x->active->nrows);
+        atomic_fetch_sub(&x->bm->bytes, x->active_bytes);
+        batch_free(x->active);
+        x->active = NULL;
+        x->active_bytes = 0;
+    }
+    for (k = 0; k < x->nschema; k++)
+        free(x->schema[k].name);
+    x->nschema = 0;
+    pthread_mutex_unlock(&x->lock);
+}
+
+void bufmgr_drop_database(struct bufmgr *bm, const char *db)
+{
+    for_each(bm, drop_one, (void *)db);
+}
+
+void bufmgr_get_stats(struct bufmgr *bm, struct bufmgr_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_rwlock_rdlock(&bm->table_lock);
+    out->measurements = bm->nbufs;
+    pthread_rwlock_unlock(&bm->table_lock);
+    out->active_rows = atomic_load(&bm->active_rows);
+    out->flushing_rows = atomic_load(&bm->flushing_rows);
+    out->bytes = atomic_load(&bm->bytes);
+    out->budget_bytes = bm->o.budget_bytes;
+    out->rows_accepted = atomic_load(&bm->rows_accepted);
+    out->rows_flushed = atomic_load(&bm->rows_flushed);
+    out->flushes = atomic_load(&bm->flushes);
+    out->flush_errors = atomic_load(&bm->flush_errors);
+    out->rejected_busy = atomic_load(&bm->rejected_busy);
+}
+
+/* --------------------------------------------------------------- lifecycle */
+
+struct bufmgr *bufmgr_new(const struct bufmgr_opts *o)
+{
+    struct bufmgr *bm = xcalloc(1, sizeof(*bm));
+
+    bm->o = *o;
+    if (!bm->o.flush_rows)
+        bm->o.flush_rows = 50000;
+    if (!bm->o.flush_bytes)
+        bm->o.flush_bytes = 64u << 20;
+    if (!bm->o.budget_bytes)
+        bm->o.budget_bytes = 1u << 30;
+    if (!bm->o.flush_threads)
+        bm->o.flush_threads = 1;
+    pthread_rwlock_init(&bm->table_lock, NULL);
+    pthread_mutex_init(&bm->done_lock, NULL);
+    pthread_cond_init(&bm->done_cond, NULL);
+    bm->pool = workpool_new(bm->o.flush_threads, 65536, "arc-flush");
+    if (o->metrics) {
+        struct metrics *m = o->metrics;
+        bm->m_rows = metrics_counter(m, "arc_ingest_rows_total", "Rows accepted", NULL);
+        bm->m_flushed = metrics_counter(m, "arc_flush_rows_total", "Rows written to Parquet", NULL);
+        bm->m_flushes = metrics_counter(m, "arc_flush_total", "Buffer flushes", NULL);
+        bm->m_errors = metrics_counter(m, "arc_flush_errors_total", "Failed flushes (retried)", NULL);
+        bm->m_busy = metrics_counter(m, "arc_ingest_rejected_budget_total",
+                                     "Writes refused with 503: buffer memory budget full", NULL);
+        bm->m_bytes = metrics_gauge(m, "arc_buffer_bytes", "Bytes held by ingest buffers", NULL);
+        bm->m_budget = metrics_gauge(m, "arc_buffer_budget_bytes", "Ingest buffer memory budget",
+                                     NULL);
+        metric_set(bm->m_budget, (int64_t)bm->o.budget_bytes);
+    }
+    return bm;
+}
+
+void bufmgr_free(struct bufmgr *bm)
+{
+    size_t i, k;
+    struct mbuf *x, *nx;
+    struct flushitem *it, *nit;
+
+    if (!bm)
+        return;
+    workpool_free(bm->pool); /* runs queued flushes to completion first */
+    for (i = 0; i < NBUCKETS; i++) {
+        for (x = bm->buckets[i]; x; x = nx) {
+            nx = x->next;
+            batch_free(x->active);
+            for (it = x->flushing; it; it = nit) {
+                nit = it->next;
+                batch_free(it->b);
+                free(it);
+            }
+            for (k = 0; k < x->nschema; k++)
+                free(x->schema[k].name);
+            free(x->schema);
+            pthread_mutex_destroy(&x->lock);
+            free(x->db);
+            free(x->m);
+            free(x);
+        }
+    }
+    pthread_rwlock_destroy(&bm->table_lock);
+    pthread_mutex_destroy(&bm->done_lock);
+    pthread_cond_destroy(&bm->done_cond);
+    free(bm);
+}

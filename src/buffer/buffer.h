@@ -1,0 +1,99 @@
+/* buffer.h - per (database, measurement) column buffers between ingest and Parquet.
+ *
+ * Writes hand decoded batches to bufmgr_append(); rows land in the measurement's
+ * *active* batch (one growing column batch per measurement). A buffer is flushed
+ * when it reaches flush_rows rows, flush_bytes bytes or flush_age: the active batch
+ * moves to the *flushing* list and a flusher thread hands it to the sink (which
+ * writes Parquet and registers the file in the catalog). Only when the sink
+ * succeeds are the rows dropped; a failed flush keeps them and is retried.
+ *
+ * Schema: each measurement has one type per column. A new column is added (older
+ * rows read it as NULL); int then float widens to DOUBLE; any other conflict is
+ * rejected with ERR_CONFLICT naming the field and both types, and nothing of the
+ * request is stored (all or nothing across every measurement of the request).
+ *
+ * Memory: one budget for all buffered rows (active + flushing). A write that would
+ * pass it fails with ERR_BUSY (the HTTP layer answers 503 + Retry-After); memory
+ * never grows past the budget because of client traffic.
+ *
+ * Thread: all functions are safe from any thread. */
+#ifndef BUFFER_BUFFER_H
+#define BUFFER_BUFFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/batch.h"
+#include "core/err.h"
+
+struct bufmgr;
+struct metrics;
+
+/* The sink writes one flushing batch of database db durably (rows in any order).
+ * It borrows b. Returns ERR_OK once the rows are in durable, registered files;
+ * any other code keeps the batch for a retry. Runs on a flusher thread. */
+typedef enum err bufmgr_sink_fn(void *ctx, const char *db, const struct batch *b,
+                                struct errbuf *eb);
+
+/* Known column types of a measurement (from the catalog at start-up); the loader
+ * fills names/types/is_tag for (db, measurement) and returns the count. */
+struct bufmgr_col_schema {
+    const char *name;
+    enum batch_type type;
+    bool is_tag;
+};
+
+struct bufmgr_opts {
+    size_t flush_rows;       /* flush a measurement at this many rows */
+    size_t flush_bytes;      /* ... or this many bytes */
+    int64_t flush_age_ms;    /* ... or when its oldest row is this old */
+    size_t budget_bytes;     /* all buffered rows, active + flushing */
+    unsigned flush_threads;  /* concurrent sink calls */
+    bufmgr_sink_fn *sink;
+    void *sink_ctx;
+    struct metrics *metrics; /* may be NULL */
+};
+
+struct bufmgr *bufmgr_new(const struct bufmgr_opts *o);
+/* Flush nothing, free everything (call bufmgr_flush_all first to keep the rows). */
+void bufmgr_free(struct bufmgr *bm);
+
+/* Declare the stored schema of a measurement (start-up, from the catalog). */
+void bufmgr_set_schema(struct bufmgr *bm, const char *db, const char *measurement,
+                       const struct bufmgr_col_schema *cols, size_t ncols);
+
+/* Append batches (one per measurement) for database db. On ERR_OK ownership of
+ * every batch passes to the buffers (the array itself stays the caller's and its
+ * entries are set to NULL). On failure nothing was stored and the caller keeps the
+ * batches. ERR_CONFLICT: field type conflict; ERR_BUSY: memory budget full. */
+enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches, size_t n,
+                       struct errbuf *eb);
+
+/* Age-based flushing and retries; call periodically (e.g. every 100 ms). */
+void bufmgr_tick(struct bufmgr *bm);
+
+/* Flush every buffer now and wait until all flushing rows are durable or
+ * timeout_ms passes. ERR_TIMEOUT / the last sink error if not everything made it. */
+enum err bufmgr_flush_all(struct bufmgr *bm, int timeout_ms, struct errbuf *eb);
+
+/* Discard the unflushed rows and schema of every measurement of db (database
+ * drop). Batches already being written may still land; the caller removes their
+ * files through the catalog afterwards. */
+void bufmgr_drop_database(struct bufmgr *bm, const char *db);
+
+struct bufmgr_stats {
+    size_t measurements;     /* buffers known */
+    size_t active_rows;      /* rows waiting for a flush */
+    size_t flushing_rows;    /* rows being written */
+    size_t bytes;            /* budget in use */
+    size_t budget_bytes;
+    uint64_t rows_accepted;  /* since start */
+    uint64_t rows_flushed;
+    uint64_t flushes;
+    uint64_t flush_errors;
+    uint64_t rejected_busy;  /* writes refused by the budget */
+};
+void bufmgr_get_stats(struct bufmgr *bm, struct bufmgr_stats *out);
+
+#endif

@@ -1,0 +1,522 @@
+/* common.c - the result builder and column rules shared by the three decoders.
+ *
+ * Decoders parse; this file decides what a value does to the batch: which batch
+ * (measurement, found through a dictionary with a one-entry cache because bodies
+ * repeat the same measurement line after line), which column (created on first
+ * use, renamed to <name>_value when a tag already owns the name, widened from
+ * integer to DOUBLE when a float arrives), and whether a cap or a type rule is
+ * broken. Keeping the rules in one place keeps line protocol, MessagePack and
+ * JSON consistent. Messages carry no location; the decoder prefixes it. */
+#include "ingest/ingest_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "core/mem.h"
+
+void ingest_limits_default(struct ingest_limits *lim)
+{
+    lim->max_rows = INGEST_DEFAULT_MAX_ROWS;
+    lim->max_cols = INGEST_DEFAULT_MAX_COLS;
+    lim->max_str_len = INGEST_DEFAULT_MAX_STR_LEN;
+    lim->max_measurements = INGEST_DEFAULT_MAX_MEASUREMENTS;
+}
+
+void ingest_result_release(struct ingest_result *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->nbatches; i++)
+        batch_free(r->batches[i]);
+    free(r->batches);
+    r->batches = NULL;
+    r->nbatches = 0;
+    r->nrows = 0;
+}
+
+struct batch *ingest_result_take(struct ingest_result *r, size_t i)
+{
+    struct batch *b;
+
+    if (i >= r->nbatches)
+        return NULL;
+    b = r->batches[i];
+    r->batches[i] = NULL;
+    return b;
+}
+
+bool ingest_precision_parse(const char *s, enum ingest_precision *out)
+{
+    static const struct {
+        const char *name;
+        enum ingest_precision p;
+    } names[] = {
+        {"", PREC_NS},         {"ns", PREC_NS},        {"n", PREC_NS},  {"us", PREC_US},
+        {"u", PREC_US},        {"\xc2\xb5", PREC_US},  {"\xc2\xb5s", PREC_US},
+        {"\xce\xbc", PREC_US}, {"\xce\xbcs", PREC_US}, {"ms", PREC_MS}, {"s", PREC_S},
+        {"m", PREC_M},         {"h", PREC_H},
+    };
+    size_t i;
+
+    if (!s) {
+        *out = PREC_NS;
+        return true;
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].p;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool ingest_name_valid(const char *s, size_t len, size_t max_len)
+{
+    size_t i;
+
+    if (len == 0 || len > max_len || !is_alpha(s[0]))
+        return false;
+    for (i = 1; i < len; i++) {
+        char c = s[i];
+        if (!is_alpha(c) && !(c >= '0' && c <= '9') && c != '_' && c != '-')
+            return false;
+    }
+    return true;
+}
+
+bool ingest_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + len;
+
+    while (s < end) {
+        uint64_t w;
+        unsigned c;
+        size_t n, k;
+        uint32_t cp;
+
+        /* ASCII fast path, 8 bytes at a time. */
+        if (end - s >= 8) {
+            memcpy(&w, s, 8);
+            if (!(w & 0x8080808080808080ull)) {
+                s += 8;
+                continue;
+            }
+        }
+        c = *s;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if ((size_t)(end - s) <= n)
+            return false;
+        for (k = 1; k <= n; k++) {
+            if ((s[k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        s += n + 1;
+    }
+    return true;
+}
+
+const char *ival_kind_name(enum ival_kind k)
+{
+    switch (k) {
+    case IV_NIL:
+        return "null";
+    case IV_BOOL:
+        return "boolean";
+    case IV_I64:
+        return "integer";
+    case IV_U64:
+        return "unsigned";
+    case IV_F64:
+        return "float";
+    case IV_STR:
+        return "string";
+    }
+    return "unknown";
+}
+
+const char *ingest_type_name(enum batch_type t)
+{
+    switch (t) {
+    case BATCH_F64:
+        return "float";
+    case BATCH_I64:
+        return "integer";
+    case BATCH_U64:
+        return "unsigned";
+    case BATCH_BOOL:
+        return "boolean";
+    case BATCH_STR:
+        return "string";
+    }
+    return "unknown";
+}
+
+size_t ival_format(const struct ival *v, char *out, size_t cap)
+{
+    int n;
+
+    switch (v->kind) {
+    case IV_BOOL:
+        n = snprintf(out, cap, "%s", v->v.b ? "true" : "false");
+        break;
+    case IV_I64:
+        n = snprintf(out, cap, "%lld", (long long)v->v.i);
+        break;
+    case IV_U64:
+        n = snprintf(out, cap, "%llu", (unsigned long long)v->v.u);
+        break;
+    case IV_F64:
+        n = snprintf(out, cap, "%.17g", v->v.f);
+        break;
+    default:
+        n = 0;
+        break;
+    }
+    if (n < 0)
+        n = 0;
+    return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* ---- time ------------------------------------------------------------------- */
+
+enum tunit ingest_tunit_of(uint64_t mag)
+{
+    if (mag < 10000000000ull)
+        return TU_S;
+    if (mag < 10000000000000ull)
+        return TU_MS;
+    if (mag < 10000000000000000ull)
+        return TU_US;
+    return TU_NS;
+}
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b) != 0 && (a < 0))
+        q--;
+    return q;
+}
+
+bool ingest_time_i64(int64_t t, enum tunit u, int64_t *us)
+{
+    switch (u) {
+    case TU_S:
+        return !__builtin_mul_overflow(t, (int64_t)1000000, us);
+    case TU_MS:
+        return !__builtin_mul_overflow(t, (int64_t)1000, us);
+    case TU_US:
+        *us = t;
+        return true;
+    case TU_NS:
+        *us = floordiv(t, 1000);
+        return true;
+    }
+    return false;
+}
+
+bool ingest_time_u64(uint64_t t, enum tunit u, int64_t *us)
+{
+    if (t <= (uint64_t)INT64_MAX)
+        return ingest_time_i64((int64_t)t, u, us);
+    if (u != TU_NS)
+        return false;
+    *us = (int64_t)(t / 1000);
+    return true;
+}
+
+bool ingest_tunit_of_f64(double t, enum tunit *u)
+{
+    double a = fabs(t);
+
+    if (!isfinite(t))
+        return false;
+    *u = a < 1e10 ? TU_S : a < 1e13 ? TU_MS : a < 1e16 ? TU_US : TU_NS;
+    return true;
+}
+
+bool ingest_time_f64(double t, enum tunit u, int64_t *us)
+{
+    static const double mult[] = {1e6, 1e3, 1.0, 1e-3};
+    double v;
+
+    if (!isfinite(t))
+        return false;
+    v = floor(t * mult[u]);
+    /* 9.2e18: the largest double below 2^63 keeps the cast defined. */
+    if (!(v >= -9.2e18 && v <= 9.2e18))
+        return false;
+    *us = (int64_t)v;
+    return true;
+}
+
+/* ---- result builder --------------------------------------------------------- */
+
+void ictx_init(struct ictx *x, const struct ingest_limits *lim)
+{
+    memset(x, 0, sizeof(*x));
+    if (lim)
+        x->lim = *lim;
+    else
+        ingest_limits_default(&x->lim);
+    x->mnames = strdict_new();
+}
+
+void ictx_abort(struct ictx *x)
+{
+    size_t i;
+
+    for (i = 0; i < x->nbatches; i++)
+        batch_free(x->batches[i]);
+    free(x->batches);
+    strdict_free(x->mnames);
+    memset(x, 0, sizeof(*x));
+}
+
+void ictx_finish(struct ictx *x, struct ingest_result *out)
+{
+    size_t i;
+
+    for (i = 0; i < x->nbatches; i++)
+        batch_drop_full_validity(x->batches[i]);
+    out->batches = x->batches;
+    out->nbatches = x->nbatches;
+    out->nrows = x->nrows;
+    strdict_free(x->mnames);
+    memset(x, 0, sizeof(*x));
+}
+
+enum err ictx_batch(struct ictx *x, const char *m, size_t len, struct batch **out,
+                    struct errbuf *eb)
+{
+    uint32_t id;
+    struct batch *b;
+
+    if (x->last && x->last_len == len && memcmp(x->last->measurement, m, len) == 0) {
+        *out = x->last;
+        return ERR_OK;
+    }
+    if (strdict_find(x->mnames, m, len, &id)) {
+        b = x->batches[id];
+    } else {
+        if (!ingest_name_valid(m, len, ARC_MAX_MEASUREMENT_NAME)) {
+            if (len == 0)
+                return errbuf_set(eb, ERR_PARSE, "missing measurement name");
+            return errbuf_set(eb, ERR_PARSE,
+                              "invalid measurement name '%.*s': use a letter, then letters, "
+                              "digits, '_' or '-' (at most %d bytes)",
+                              (int)(len > 64 ? 64 : len), m, ARC_MAX_MEASUREMENT_NAME);
+        }
+        if (x->nbatches >= x->lim.max_measurements)
+            return errbuf_set(eb, ERR_LIMIT, "too many measurements in one request (max %zu)",
+                              x->lim.max_measurements);
+        if (x->nbatches == x->cap) {
+            x->cap = x->cap ? x->cap * 2 : 8;
+            x->batches = xreallocarray(x->batches, x->cap, sizeof(*x->batches));
+        }
+        (void)strdict_intern(x->mnames, m, len); /* id == nbatches */
+        b = batch_new(m, len);
+        x->batches[x->nbatches++] = b;
+    }
+    x->last = b;
+    x->last_len = len;
+    *out = b;
+    return ERR_OK;
+}
+
+enum err ictx_rows(struct ictx *x, size_t n, struct errbuf *eb)
+{
+    if (n > x->lim.max_rows - x->nrows)
+        return errbuf_set(eb, ERR_LIMIT, "too many rows in one request (max %zu)",
+                          x->lim.max_rows);
+    x->nrows += n;
+    return ERR_OK;
+}
+
+static enum err check_new_name(struct ictx *x, struct batch *b, const char *kind,
+                               const char *name, size_t len, struct errbuf *eb)
+{
+    size_t i;
+
+    if (len == 0)
+        return errbuf_set(eb, ERR_PARSE, "empty %s name", kind);
+    if (len > INGEST_MAX_NAME_LEN)
+        return errbuf_set(eb, ERR_PARSE, "%s name '%.32s...' is longer than %u bytes", kind,
+                          name, INGEST_MAX_NAME_LEN);
+    if (len == 4 && memcmp(name, "time", 4) == 0)
+        return errbuf_set(eb, ERR_PARSE,
+                          "%s name 'time' is reserved for the timestamp column", kind);
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return errbuf_set(eb, ERR_PARSE, "%s name contains a control character", kind);
+    }
+    if (!ingest_utf8_valid(name, len))
+        return errbuf_set(eb, ERR_PARSE, "%s name is not valid UTF-8", kind);
+    if (b->ncols >= x->lim.max_cols)
+        return errbuf_set(eb, ERR_LIMIT, "too many columns in measurement '%s' (max %zu)",
+                          b->measurement, x->lim.max_cols);
+    return ERR_OK;
+}
+
+enum err ictx_tag_col(struct ictx *x, struct batch *b, const char *name, size_t len,
+                      struct batch_col **out, struct errbuf *eb)
+{
+    struct batch_col *c = batch_find_col(b, name, len);
+    enum err rc;
+
+    if (c) {
+        if (!c->is_tag)
+            return errbuf_set(eb, ERR_PARSE,
+                              "tag '%.*s' clashes with a field of the same name in "
+                              "measurement '%s'",
+                              (int)len, name, b->measurement);
+        *out = c;
+        return ERR_OK;
+    }
+    rc = check_new_name(x, b, "tag", name, len, eb);
+    if (rc != ERR_OK)
+        return rc;
+    *out = batch_add_col(b, name, len, BATCH_STR, true);
+    return ERR_OK;
+}
+
+enum err ictx_check_str(const struct ictx *x, const char *s, size_t len, struct errbuf *eb)
+{
+    if (len > x->lim.max_str_len)
+        return errbuf_set(eb, ERR_LIMIT, "string value of %zu bytes is longer than %zu", len,
+                          x->lim.max_str_len);
+    if (!ingest_utf8_valid(s, len))
+        return errbuf_set(eb, ERR_PARSE, "string value is not valid UTF-8");
+    return ERR_OK;
+}
+
+enum err ictx_set_tag(struct ictx *x, struct batch *b, struct batch_col *c, size_t row,
+                      const char *s, size_t len, struct errbuf *eb)
+{
+    size_t before;
+    uint32_t id;
+
+    if (len > x->lim.max_str_len)
+        return errbuf_set(eb, ERR_LIMIT, "tag value of %zu bytes is longer than %zu", len,
+                          x->lim.max_str_len);
+    /* Tags repeat: validate UTF-8 only when the dictionary gains a new string. */
+    before = strdict_count(b->dict);
+    id = strdict_intern(b->dict, s, len);
+    if (strdict_count(b->dict) != before && !ingest_utf8_valid(s, len))
+        return errbuf_set(eb, ERR_PARSE, "tag '%s' value is not valid UTF-8", c->name);
+    ((uint32_t *)c->data)[row] = id;
+    if (c->valid)
+        c->valid[row] = 1;
+    return ERR_OK;
+}
+
+static enum batch_type kind_type(enum ival_kind k)
+{
+    switch (k) {
+    case IV_BOOL:
+        return BATCH_BOOL;
+    case IV_I64:
+        return BATCH_I64;
+    case IV_U64:
+        return BATCH_U64;
+    case IV_STR:
+        return BATCH_STR;
+    default:
+        return BATCH_F64;
+    }
+}
+
+enum err ictx_field_col(struct ictx *x, struct batch *b, const char *name, size_t len,
+                        enum ival_kind k, struct batch_col **out, struct errbuf *eb)
+{
+    struct batch_col *c = batch_find_col(b, name, len);
+    char renamed[INGEST_MAX_NAME_LEN + 8];
+    enum err rc;
+
+    if (c && c->is_tag) {
+        /* InfluxDB allows a field and a tag of the same name; we cannot hold two
+         * columns with one name, so the field becomes <name>_value. */
+        if (len > INGEST_MAX_NAME_LEN)
+            return errbuf_set(eb, ERR_PARSE, "field name is longer than %u bytes",
+                              INGEST_MAX_NAME_LEN);
+        memcpy(renamed, name, len);
+        memcpy(renamed + len, "_value", 6);
+        name = renamed;
+        len += 6;
+        c = batch_find_col(b, name, len);
+        if (c && c->is_tag)
+            return errbuf_set(eb, ERR_PARSE, "field '%.*s' clashes with tag '%.*s'",
+                              (int)(len - 6), name, (int)len, name);
+    }
+    if (!c) {
+        if (k == IV_NIL) {
+            *out = NULL; /* nothing to store, type unknown: no column yet */
+            return ERR_OK;
+        }
+        rc = check_new_name(x, b, "field", name, len, eb);
+        if (rc != ERR_OK)
+            return rc;
+        *out = batch_add_col(b, name, len, kind_type(k), false);
+        return ERR_OK;
+    }
+    *out = c;
+    if (k == IV_NIL || kind_type(k) == c->type)
+        return ERR_OK;
+    if (c->type == BATCH_F64 && (k == IV_I64 || k == IV_U64))
+        return ERR_OK;
+    if ((c->type == BATCH_I64 || c->type == BATCH_U64) && k == IV_F64) {
+        batch_col_widen_to_f64(b, c);
+        return ERR_OK;
+    }
+    return errbuf_set(eb, ERR_PARSE, "field type conflict: field '%.*s' is %s, got %s",
+                      (int)len, name, ingest_type_name(c->type), ival_kind_name(k));
+}
+
+enum err ictx_set_field(struct ictx *x, struct batch *b, size_t row, const char *name,
+                        size_t len, const struct ival *v, struct errbuf *eb)
+{
+    struct batch_col *c;
+    enum err rc;
+
+    if (v->kind == IV_STR) {
+        rc = ictx_check_str(x, v->v.s.p, v->v.s.len, eb);
+        if (rc != ERR_OK) {
+            errbuf_prefix(eb, "field '%.*s'", (int)(len > 64 ? 64 : len), name);
+            return rc;
+        }
+    }
+    rc = ictx_field_col(x, b, name, len, v->kind, &c, eb);
+    if (rc != ERR_OK)
+        return rc;
+    if (c)
+        ival_store(b, c, row, v);
+    return ERR_OK;
+}

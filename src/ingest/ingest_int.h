@@ -1,0 +1,124 @@
+/* ingest_int.h - private to src/ingest: the result builder the three decoders share.
+ *
+ * struct ictx collects batches by measurement and applies the shared column rules
+ * (tag/field clash -> <name>_value, `time` reserved, int/float widening, type
+ * conflicts, caps, UTF-8). Its functions write an error message with no location;
+ * the decoder prefixes "line N: " or "item N: " with errbuf_prefix(). */
+#ifndef INGEST_INGEST_INT_H
+#define INGEST_INGEST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/batch.h"
+#include "core/err.h"
+#include "ingest/ingest.h"
+
+enum ival_kind { IV_NIL = 0, IV_BOOL, IV_I64, IV_U64, IV_F64, IV_STR };
+
+/* One decoded value; strings are borrowed from the body (or a scratch buffer). */
+struct ival {
+    enum ival_kind kind;
+    union {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        double f;
+        struct {
+            const char *p;
+            size_t len;
+        } s;
+    } v;
+};
+
+struct ictx {
+    struct ingest_limits lim;
+    struct strdict *mnames;  /* measurement name -> index in batches */
+    struct batch **batches;  /* owned until ictx_finish */
+    size_t nbatches, cap;
+    size_t nrows;            /* rows accounted so far, <= lim.max_rows */
+    struct batch *last;      /* measurement cache: most lines repeat the last one */
+    size_t last_len;         /* strlen(last->measurement) */
+};
+
+void ictx_init(struct ictx *x, const struct ingest_limits *lim);
+/* Free everything collected (the error path). */
+void ictx_abort(struct ictx *x);
+/* Move the batches into out (dropping all-present validity vectors). */
+void ictx_finish(struct ictx *x, struct ingest_result *out);
+
+/* The batch for measurement m (validated name), created on first use. */
+enum err ictx_batch(struct ictx *x, const char *m, size_t len, struct batch **out,
+                    struct errbuf *eb);
+/* Account n more rows against max_rows (call before adding them). */
+enum err ictx_rows(struct ictx *x, size_t n, struct errbuf *eb);
+
+/* Tag column `name` of b, created if new. ERR_PARSE if a field has that name. */
+enum err ictx_tag_col(struct ictx *x, struct batch *b, const char *name, size_t len,
+                      struct batch_col **out, struct errbuf *eb);
+/* Store tag value s at row of tag column c (cap and UTF-8 checked). */
+enum err ictx_set_tag(struct ictx *x, struct batch *b, struct batch_col *c, size_t row,
+                      const char *s, size_t len, struct errbuf *eb);
+
+/* Column for a field value of kind k (create, rename, widen, or conflict error).
+ * *out may be NULL on success when k is IV_NIL and no column exists yet. */
+enum err ictx_field_col(struct ictx *x, struct batch *b, const char *name, size_t len,
+                        enum ival_kind k, struct batch_col **out, struct errbuf *eb);
+/* Check a string value (cap, UTF-8) before storing it. */
+enum err ictx_check_str(const struct ictx *x, const char *s, size_t len, struct errbuf *eb);
+/* ictx_field_col + checks + store, for decoders that hold one value at a time. */
+enum err ictx_set_field(struct ictx *x, struct batch *b, size_t row, const char *name,
+                        size_t len, const struct ival *v, struct errbuf *eb);
+
+/* Store v into c at row; c came from ictx_field_col for v->kind. NIL stores nothing. */
+static inline void ival_store(struct batch *b, struct batch_col *c, size_t row,
+                              const struct ival *v)
+{
+    switch (v->kind) {
+    case IV_NIL:
+        break;
+    case IV_BOOL:
+        batch_set_bool(c, row, v->v.b);
+        break;
+    case IV_I64:
+        if (c->type == BATCH_F64)
+            batch_set_f64(c, row, (double)v->v.i);
+        else
+            batch_set_i64(c, row, v->v.i);
+        break;
+    case IV_U64:
+        if (c->type == BATCH_F64)
+            batch_set_f64(c, row, (double)v->v.u);
+        else
+            batch_set_u64(c, row, v->v.u);
+        break;
+    case IV_F64:
+        batch_set_f64(c, row, v->v.f);
+        break;
+    case IV_STR:
+        batch_set_str(b, c, row, v->v.s.p, v->v.s.len);
+        break;
+    }
+}
+
+/* "float" "integer" "unsigned" "string" "boolean" "null": the words in messages. */
+const char *ival_kind_name(enum ival_kind k);
+const char *ingest_type_name(enum batch_type t);
+
+bool ingest_utf8_valid(const char *s, size_t len);
+
+/* Time unit inferred from an integer's magnitude: < 1e10 s, < 1e13 ms, < 1e16 µs, else ns. */
+enum tunit { TU_S, TU_MS, TU_US, TU_NS };
+enum tunit ingest_tunit_of(uint64_t magnitude);
+/* Convert to µs (ns floors toward -inf). false if the result does not fit int64. */
+bool ingest_time_i64(int64_t t, enum tunit u, int64_t *us);
+bool ingest_time_u64(uint64_t t, enum tunit u, int64_t *us);
+bool ingest_time_f64(double t, enum tunit u, int64_t *us);
+/* Unit for a float time, by |t| as for integers; false for NaN/Inf. */
+bool ingest_tunit_of_f64(double t, enum tunit *u);
+
+/* Format a non-string scalar as a tag value ("42", "1.5", "true"); returns length. */
+size_t ival_format(const struct ival *v, char *out, size_t cap);
+
+#endif

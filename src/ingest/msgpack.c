@@ -1,0 +1,883 @@
+/* msgpack.c - Arc MessagePack bodies -> column batches, with our own reader.
+ *
+ * The reader is a cursor over the body; every read checks the bytes left first,
+ * and a container's element count is checked against the bytes left (each element
+ * takes at least one byte) before anything is sized from it, so a lying header
+ * cannot make us allocate. Values we do not use are skipped with a depth cap
+ * (INGEST_MAX_DEPTH). An item map is scanned once to find its keys (clients send
+ * them in any order), then decoded. Columnar arrays go straight into the column
+ * vectors; a float64 column has a fast path that reads 9-byte doubles with no
+ * dispatch. Time units: see ingest.h and docs/ingest.md (a columnar `time`
+ * column takes its unit from its first value, as the Go Arc does). */
+#include "ingest/ingest.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "ingest/ingest_int.h"
+
+enum mpk { MK_SCALAR, MK_ARR, MK_MAP, MK_EXT };
+
+struct mp {
+    const uint8_t *p;   /* next byte */
+    const uint8_t *end; /* one past the body */
+};
+
+/* One header: scalars come back as an ival (bin as a string), containers with n. */
+struct mpv {
+    enum mpk k;
+    struct ival v;
+    size_t n; /* elements (array) or pairs (map) */
+};
+
+static inline uint16_t be16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline uint64_t be64(const uint8_t *p)
+{
+    return ((uint64_t)be32(p) << 32) | be32(p + 4);
+}
+
+static inline bool need(const struct mp *m, size_t n)
+{
+    return (size_t)(m->end - m->p) >= n;
+}
+
+static inline bool set_int(struct mpv *o, uint64_t u)
+{
+    o->k = MK_SCALAR;
+    if (u > (uint64_t)INT64_MAX) {
+        o->v.kind = IV_U64;
+        o->v.v.u = u;
+    } else {
+        o->v.kind = IV_I64;
+        o->v.v.i = (int64_t)u;
+    }
+    return true;
+}
+
+static inline bool set_str(struct mp *m, struct mpv *o, size_t len)
+{
+    if (!need(m, len))
+        return false;
+    o->k = MK_SCALAR;
+    o->v.kind = IV_STR;
+    o->v.v.s.p = (const char *)m->p;
+    o->v.v.s.len = len;
+    m->p += len;
+    return true;
+}
+
+static inline bool set_cont(struct mp *m, struct mpv *o, enum mpk k, size_t n)
+{
+    /* each element is at least one byte (a map pair two): refuse lying counts */
+    if ((size_t)(m->end - m->p) / (k == MK_MAP ? 2 : 1) < n)
+        return false;
+    o->k = k;
+    o->n = n;
+    return true;
+}
+
+static inline bool set_ext(struct mp *m, struct mpv *o, size_t len)
+{
+    if (!need(m, len + 1))
+        return false;
+    m->p += len + 1;
+    o->k = MK_EXT;
+    return true;
+}
+
+/* Read one header (and a scalar's payload). false: truncated or invalid byte. */
+static bool mp_next(struct mp *m, struct mpv *o)
+{
+    uint8_t c;
+    union {
+        uint32_t u;
+        float f;
+    } f32;
+    union {
+        uint64_t u;
+        double d;
+    } f64;
+
+    if (!need(m, 1))
+        return false;
+    c = *m->p++;
+    if (c <= 0x7f)
+        return set_int(o, c);
+    if (c >= 0xe0) {
+        o->k = MK_SCALAR;
+        o->v.kind = IV_I64;
+        o->v.v.i = (int8_t)c;
+        return true;
+    }
+    if ((c & 0xf0) == 0x80)
+        return set_cont(m, o, MK_MAP, c & 0x0f);
+    if ((c & 0xf0) == 0x90)
+        return set_cont(m, o, MK_ARR, c & 0x0f);
+    if ((c & 0xe0) == 0xa0)
+        return set_str(m, o, c & 0x1f);
+    o->k = MK_SCALAR;
+    switch (c) {
+    case 0xc0:
+        o->v.kind = IV_NIL;
+        return true;
+    case 0xc2:
+    case 0xc3:
+        o->v.kind = IV_BOOL;
+        o->v.v.b = c == 0xc3;
+        return true;
+    case 0xc4: /* bin 8/16/32: taken as a string (UTF-8 checked where stored) */
+    case 0xd9:
+        if (!need(m, 1))
+            return false;
+        m->p += 1;
+        return set_str(m, o, m->p[-1]);
+    case 0xc5:
+    case 0xda:
+        if (!need(m, 2))
+            return false;
+        m->p += 2;
+        return set_str(m, o, be16(m->p - 2));
+    case 0xc6:
+    case 0xdb:
+        if (!need(m, 4))
+            return false;
+        m->p += 4;
+        return set_str(m, o, be32(m->p - 4));
+    case 0xc7:
+        if (!need(m, 1))
+            return false;
+        m->p += 1;
+        return set_ext(m, o, m->p[-1]);
+    case 0xc8:
+        if (!need(m, 2))
+            return false;
+        m->p += 2;
+        return set_ext(m, o, be16(m->p - 2));
+    case 0xc9:
+        if (!need(m, 4))
+            return false;
+        m->p += 4;
+        return set_ext(m, o, be32(m->p - 4));
+    case 0xca:
+        if (!need(m, 4))
+            return false;
+        f32.u = be32(m->p);
+        m->p += 4;
+        o->v.kind = IV_F64;
+        o->v.v.f = f32.f;
+        return true;
+    case 0xcb:
+        if (!need(m, 8))
+            return false;
+        f64.u = be64(m->p);
+        m->p += 8;
+        o->v.kind = IV_F64;
+        o->v.v.f = f64.d;
+        return true;
+    case 0xcc:
+        if (!need(m, 1))
+            return false;
+        return set_int(o, *m->p++);
+    case 0xcd:
+        if (!need(m, 2))
+            return false;
+        m->p += 2;
+        return set_int(o, be16(m->p - 2));
+    case 0xce:
+        if (!need(m, 4))
+            return false;
+        m->p += 4;
+        return set_int(o, be32(m->p - 4));
+    case 0xcf:
+        if (!need(m, 8))
+            return false;
+        m->p += 8;
+        return set_int(o, be64(m->p - 8));
+    case 0xd0:
+        if (!need(m, 1))
+            return false;
+        o->v.kind = IV_I64;
+        o->v.v.i = (int8_t)*m->p++;
+        return true;
+    case 0xd1:
+        if (!need(m, 2))
+            return false;
+        o->v.kind = IV_I64;
+        o->v.v.i = (int16_t)be16(m->p);
+        m->p += 2;
+        return true;
+    case 0xd2:
+        if (!need(m, 4))
+            return false;
+        o->v.kind = IV_I64;
+        o->v.v.i = (int32_t)be32(m->p);
+        m->p += 4;
+        return true;
+    case 0xd3:
+        if (!need(m, 8))
+            return false;
+        o->v.kind = IV_I64;
+        o->v.v.i = (int64_t)be64(m->p);
+        m->p += 8;
+        return true;
+    case 0xd4:
+        return set_ext(m, o, 1);
+    case 0xd5:
+        return set_ext(m, o, 2);
+    case 0xd6:
+        return set_ext(m, o, 4);
+    case 0xd7:
+        return set_ext(m, o, 8);
+    case 0xd8:
+        return set_ext(m, o, 16);
+    case 0xdc:
+        if (!need(m, 2))
+            return false;
+        m->p += 2;
+        return set_cont(m, o, MK_ARR, be16(m->p - 2));
+    case 0xdd:
+        if (!need(m, 4))
+            return false;
+        m->p += 4;
+        return set_cont(m, o, MK_ARR, be32(m->p - 4));
+    case 0xde:
+        if (!need(m, 2))
+            return false;
+        m->p += 2;
+        return set_cont(m, o, MK_MAP, be16(m->p - 2));
+    case 0xdf:
+        if (!need(m, 4))
+            return false;
+        m->p += 4;
+        return set_cont(m, o, MK_MAP, be32(m->p - 4));
+    default: /* 0xc1: never used */
+        return false;
+    }
+}
+
+/* Skip one whole value. false: truncated, invalid or nested deeper than the cap. */
+static bool mp_skip(struct mp *m, unsigned depth)
+{
+    struct mpv v;
+    size_t i, n;
+
+    if (!mp_next(m, &v))
+        return false;
+    if (v.k != MK_ARR && v.k != MK_MAP)
+        return true;
+    if (depth >= INGEST_MAX_DEPTH)
+        return false;
+    n = v.k == MK_MAP ? v.n * 2 : v.n;
+    for (i = 0; i < n; i++) {
+        if (!mp_skip(m, depth + 1))
+            return false;
+    }
+    return true;
+}
+
+/* ---- decoding --------------------------------------------------------------- */
+
+struct md {
+    struct ictx x;
+    int64_t now_us;
+    struct errbuf *eb;
+    size_t item; /* index of the item being decoded */
+};
+
+/* Positions of an item's known keys (cursor at the value), has_* if present. */
+struct item {
+    struct mp m, t, h, tags, fields, f, columns, tag_keys, batch;
+    bool has_m, has_t, has_h, has_tags, has_fields, has_f, has_columns, has_tag_keys, has_batch;
+};
+
+static enum err md_fail(struct md *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static enum err md_fail(struct md *d, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return errbuf_set(d->eb, ERR_PARSE, "item %zu: %s", d->item, msg);
+}
+
+static enum err md_truncated(struct md *d)
+{
+    return md_fail(d, "invalid MessagePack: truncated or malformed value");
+}
+
+static enum err md_prefix(struct md *d, enum err rc)
+{
+    errbuf_prefix(d->eb, "item %zu", d->item);
+    return rc;
+}
+
+static bool key_is(const struct mpv *k, const char *s)
+{
+    size_t n = strlen(s);
+    return k->v.v.s.len == n && memcmp(k->v.v.s.p, s, n) == 0;
+}
+
+static const char *kind_word(const struct mpv *v)
+{
+    switch (v->k) {
+    case MK_ARR:
+        return "array";
+    case MK_MAP:
+        return "map";
+    case MK_EXT:
+        return "extension";
+    default:
+        return ival_kind_name(v->v.kind);
+    }
+}
+
+/* Scan npairs key/value pairs at m, recording known keys; m ends past the map. */
+static enum err scan_item(struct md *d, struct mp *m, size_t npairs, struct item *it)
+{
+    size_t i;
+
+    memset(it, 0, sizeof(*it));
+    for (i = 0; i < npairs; i++) {
+        struct mpv k;
+        struct mp at;
+        if (!mp_next(m, &k))
+            return md_truncated(d);
+        if (k.k != MK_SCALAR || k.v.kind != IV_STR)
+            return md_fail(d, "map keys must be strings");
+        at = *m;
+#define KEY(name, fld)                                                                             \
+    if (key_is(&k, name)) {                                                                        \
+        it->fld = at;                                                                              \
+        it->has_##fld = true;                                                                      \
+    } else
+        KEY("m", m)
+        KEY("t", t) KEY("h", h) KEY("tags", tags) KEY("fields", fields) KEY("f", f)
+            KEY("columns", columns) KEY("tag_keys", tag_keys) KEY("batch", batch) {}
+#undef KEY
+        if (!mp_skip(m, 1))
+            return md_truncated(d);
+    }
+    return ERR_OK;
+}
+
+/* A scalar as a tag value: strings as they are, numbers and booleans formatted. */
+static enum err tag_value(struct md *d, struct batch *b, const char *name, size_t nlen,
+                          const struct mpv *v, size_t row)
+{
+    struct batch_col *c;
+    char num[64];
+    const char *s;
+    size_t len;
+    enum err rc;
+
+    if (v->k != MK_SCALAR)
+        return errbuf_set(d->eb, ERR_PARSE, "tag '%.*s': value must be a string, got %s",
+                          (int)nlen, name, kind_word(v));
+    if (v->v.kind == IV_NIL)
+        return ERR_OK;
+    if (v->v.kind == IV_STR) {
+        s = v->v.v.s.p;
+        len = v->v.v.s.len;
+    } else {
+        len = ival_format(&v->v, num, sizeof(num));
+        s = num;
+    }
+    rc = ictx_tag_col(&d->x, b, name, nlen, &c, d->eb);
+    if (rc == ERR_OK)
+        rc = ictx_set_tag(&d->x, b, c, row, s, len, d->eb);
+    return rc;
+}
+
+static enum err field_value(struct md *d, struct batch *b, const char *name, size_t nlen,
+                            const struct mpv *v, size_t row)
+{
+    if (v->k != MK_SCALAR)
+        return errbuf_set(d->eb, ERR_PARSE, "field '%.*s': unsupported type %s", (int)nlen, name,
+                          kind_word(v));
+    return ictx_set_field(&d->x, b, row, name, nlen, &v->v, d->eb);
+}
+
+static enum err item_measurement(struct md *d, const struct item *it, struct mpv *mv)
+{
+    struct mp m = it->m;
+
+    if (!it->has_m)
+        return md_fail(d, "missing 'm' (measurement)");
+    if (!mp_next(&m, mv))
+        return md_truncated(d);
+    if (mv->k != MK_SCALAR || mv->v.kind != IV_STR)
+        return md_fail(d, "'m' must be a string, got %s", kind_word(mv));
+    return ERR_OK;
+}
+
+static enum err time_scalar(struct md *d, const struct mpv *v, const char *what, int64_t *us)
+{
+    enum tunit u;
+    bool ok;
+
+    if (v->k != MK_SCALAR)
+        return md_fail(d, "%s must be a number, got %s", what, kind_word(v));
+    switch (v->v.kind) {
+    case IV_I64:
+        u = ingest_tunit_of(v->v.v.i < 0 ? 0 - (uint64_t)v->v.v.i : (uint64_t)v->v.v.i);
+        ok = ingest_time_i64(v->v.v.i, u, us);
+        break;
+    case IV_U64:
+        ok = ingest_time_u64(v->v.v.u, TU_NS, us);
+        break;
+    case IV_F64:
+        ok = ingest_tunit_of_f64(v->v.v.f, &u) && ingest_time_f64(v->v.v.f, u, us);
+        break;
+    default:
+        return md_fail(d, "%s must be a number, got %s", what, kind_word(v));
+    }
+    if (!ok)
+        return md_fail(d, "%s is out of range", what);
+    return ERR_OK;
+}
+
+static enum err decode_row(struct md *d, const struct item *it)
+{
+    struct mpv mv, v, k;
+    struct batch *b;
+    struct mp m;
+    int64_t t_us = d->now_us;
+    size_t row, i, n;
+    enum err rc;
+
+    rc = item_measurement(d, it, &mv);
+    if (rc != ERR_OK)
+        return rc;
+    if (it->has_t) {
+        m = it->t;
+        if (!mp_next(&m, &v))
+            return md_truncated(d);
+        if (!(v.k == MK_SCALAR && v.v.kind == IV_NIL)) {
+            rc = time_scalar(d, &v, "'t'", &t_us);
+            if (rc != ERR_OK)
+                return rc;
+        }
+    }
+    if (!it->has_fields && !it->has_f)
+        return md_fail(d, "missing 'fields'");
+    rc = ictx_batch(&d->x, mv.v.v.s.p, mv.v.v.s.len, &b, d->eb);
+    if (rc == ERR_OK)
+        rc = ictx_rows(&d->x, 1, d->eb);
+    if (rc != ERR_OK)
+        return md_prefix(d, rc);
+    row = batch_add_row(b, t_us);
+
+    /* tags first, so a field named like a tag becomes <name>_value */
+    if (it->has_tags) {
+        m = it->tags;
+        if (!mp_next(&m, &v))
+            return md_truncated(d);
+        if (v.k == MK_MAP) {
+            n = v.n;
+            for (i = 0; i < n; i++) {
+                if (!mp_next(&m, &k))
+                    return md_truncated(d);
+                if (k.k != MK_SCALAR || k.v.kind != IV_STR)
+                    return md_fail(d, "tag names must be strings");
+                if (!mp_next(&m, &v))
+                    return md_truncated(d);
+                rc = tag_value(d, b, k.v.v.s.p, k.v.v.s.len, &v, row);
+                if (rc != ERR_OK)
+                    return md_prefix(d, rc);
+            }
+        } else if (!(v.k == MK_SCALAR && v.v.kind == IV_NIL)) {
+            return md_fail(d, "'tags' must be a map, got %s", kind_word(&v));
+        }
+    }
+    if (it->has_h) {
+        m = it->h;
+        if (!mp_next(&m, &v))
+            return md_truncated(d);
+        rc = tag_value(d, b, "host", 4, &v, row);
+        if (rc != ERR_OK)
+            return md_prefix(d, rc);
+    }
+    if (it->has_fields) {
+        m = it->fields;
+        if (!mp_next(&m, &v))
+            return md_truncated(d);
+        if (v.k != MK_MAP)
+            return md_fail(d, "'fields' must be a map, got %s", kind_word(&v));
+        if (v.n == 0 && !it->has_f)
+            return md_fail(d, "'fields' is empty");
+        n = v.n;
+        for (i = 0; i < n; i++) {
+            if (!mp_next(&m, &k))
+                return md_truncated(d);
+            if (k.k != MK_SCALAR || k.v.kind != IV_STR)
+                return md_fail(d, "field names must be strings");
+            if (!mp_next(&m, &v))
+                return md_truncated(d);
+            rc = field_value(d, b, k.v.v.s.p, k.v.v.s.len, &v, row);
+            if (rc != ERR_OK)
+                return md_prefix(d, rc);
+        }
+    }
+    if (it->has_f) {
+        m = it->f;
+        if (!mp_next(&m, &v))
+            return md_truncated(d);
+        if (v.k != MK_ARR)
+            return md_fail(d, "'f' must be an array, got %s", kind_word(&v));
+        if (v.n == 0 && !it->has_fields)
+            return md_fail(d, "'f' is empty");
+        n = v.n;
+        for (i = 0; i < n; i++) {
+            char name[32];
+            int nl = snprintf(name, sizeof(name), "field_%zu", i);
+            if (!mp_next(&m, &v))
+                return md_truncated(d);
+            rc = field_value(d, b, name, (size_t)nl, &v, row);
+            if (rc != ERR_OK)
+                return md_prefix(d, rc);
+        }
+    }
+    return ERR_OK;
+}
+
+struct ccol {
+    const char *name; /* borrowed from the body */
+    size_t len;
+    struct mp at;     /* cursor at the first element */
+    size_t n;         /* elements */
+    bool is_tag;
+};
+
+/* Fill rows row0.. of column cc (n values) in batch b. */
+static enum err fill_column(struct md *d, struct batch *b, struct ccol *cc, size_t row0)
+{
+    struct mp m = cc->at;
+    struct batch_col *c = NULL;
+    struct mpv v;
+    size_t r;
+    enum err rc;
+
+    if (cc->is_tag) {
+        for (r = 0; r < cc->n; r++) {
+            if (!mp_next(&m, &v))
+                return md_truncated(d);
+            rc = tag_value(d, b, cc->name, cc->len, &v, row0 + r);
+            if (rc != ERR_OK) {
+                errbuf_prefix(d->eb, "item %zu: column '%.*s' row %zu", d->item, (int)cc->len,
+                              cc->name, r);
+                return rc;
+            }
+        }
+        return ERR_OK;
+    }
+    for (r = 0; r < cc->n; r++) {
+        /* fast path: float64 into a DOUBLE column, no dispatch */
+        if (c && c->type == BATCH_F64) {
+            double *dv = c->data;
+            uint8_t *valid = c->valid;
+            while (r < cc->n && m.end - m.p >= 9 && m.p[0] == 0xcb) {
+                union {
+                    uint64_t u;
+                    double f;
+                } x;
+                x.u = be64(m.p + 1);
+                dv[row0 + r] = x.f;
+                valid[row0 + r] = 1;
+                m.p += 9;
+                r++;
+            }
+            if (r == cc->n)
+                break;
+        }
+        if (!mp_next(&m, &v))
+            return md_truncated(d);
+        if (v.k != MK_SCALAR)
+            return md_fail(d, "column '%.*s' row %zu: unsupported type %s", (int)cc->len, cc->name,
+                           r, kind_word(&v));
+        if (v.v.kind == IV_NIL)
+            continue;
+        if (!c || !(c->type == BATCH_F64 ? (v.v.kind == IV_F64 || v.v.kind == IV_I64 ||
+                                            v.v.kind == IV_U64)
+                                         : (c->type == BATCH_I64   ? v.v.kind == IV_I64
+                                            : c->type == BATCH_U64 ? v.v.kind == IV_U64
+                                            : c->type == BATCH_BOOL ? v.v.kind == IV_BOOL
+                                                                    : v.v.kind == IV_STR))) {
+            rc = ictx_field_col(&d->x, b, cc->name, cc->len, v.v.kind, &c, d->eb);
+            if (rc != ERR_OK) {
+                errbuf_prefix(d->eb, "item %zu: column '%.*s' row %zu", d->item, (int)cc->len,
+                              cc->name, r);
+                return rc;
+            }
+        }
+        if (v.v.kind == IV_STR) {
+            rc = ictx_check_str(&d->x, v.v.v.s.p, v.v.v.s.len, d->eb);
+            if (rc != ERR_OK) {
+                errbuf_prefix(d->eb, "item %zu: column '%.*s' row %zu", d->item, (int)cc->len,
+                              cc->name, r);
+                return rc;
+            }
+        }
+        ival_store(b, c, row0 + r, &v.v);
+    }
+    return ERR_OK;
+}
+
+static enum err decode_columnar(struct md *d, const struct item *it)
+{
+    struct mpv mv, v, k;
+    struct ccol *cols = NULL, *tcol = NULL;
+    size_t ncols = 0, i, j, nrows = 0, row0;
+    struct mp m, tk;
+    struct batch *b;
+    enum tunit unit = TU_US;
+    enum err rc;
+
+    rc = item_measurement(d, it, &mv);
+    if (rc != ERR_OK)
+        return rc;
+    m = it->columns;
+    if (!mp_next(&m, &v))
+        return md_truncated(d);
+    if (v.k != MK_MAP)
+        return md_fail(d, "'columns' must be a map, got %s", kind_word(&v));
+    if (v.n > 2 * (d->x.lim.max_cols + 1) + 64) /* '_' columns are dropped, allow some */
+        return errbuf_set(d->eb, ERR_LIMIT, "item %zu: too many columns (max %zu)", d->item,
+                          d->x.lim.max_cols);
+    cols = xcalloc(v.n ? v.n : 1, sizeof(*cols)); /* v.n <= bytes left / 2 and capped above */
+    for (i = 0, j = v.n; i < j; i++) {
+        struct mpv a;
+        if (!mp_next(&m, &k)) {
+            rc = md_truncated(d);
+            goto out;
+        }
+        if (k.k != MK_SCALAR || k.v.kind != IV_STR) {
+            rc = md_fail(d, "column names must be strings");
+            goto out;
+        }
+        if (!mp_next(&m, &a)) {
+            rc = md_truncated(d);
+            goto out;
+        }
+        if (a.k != MK_ARR) {
+            rc = md_fail(d, "column '%.*s': expected an array, got %s", (int)k.v.v.s.len,
+                         k.v.v.s.p, kind_word(&a));
+            goto out;
+        }
+        cols[ncols].name = k.v.v.s.p;
+        cols[ncols].len = k.v.v.s.len;
+        cols[ncols].at = m;
+        cols[ncols].n = a.n;
+        for (size_t e = 0; e < a.n; e++) {
+            if (!mp_skip(&m, 1)) {
+                rc = md_truncated(d);
+                goto out;
+            }
+        }
+        if (k.v.v.s.len == 4 && memcmp(k.v.v.s.p, "time", 4) == 0)
+            tcol = &cols[ncols];
+        else if (k.v.v.s.len > 0 && k.v.v.s.p[0] == '_')
+            continue; /* private columns are dropped (Go Arc behaviour) */
+        ncols++;
+    }
+    if (!tcol) {
+        rc = md_fail(d, "columnar item has no 'time' column");
+        goto out;
+    }
+    nrows = tcol->n;
+    for (i = 0; i < ncols; i++) {
+        if (cols[i].n != nrows) {
+            rc = md_fail(d, "column '%.*s' has %zu values, column 'time' has %zu",
+                         (int)cols[i].len, cols[i].name, cols[i].n, nrows);
+            goto out;
+        }
+    }
+    if (it->has_tag_keys) {
+        tk = it->tag_keys;
+        if (!mp_next(&tk, &v)) {
+            rc = md_truncated(d);
+            goto out;
+        }
+        if (v.k != MK_ARR) {
+            rc = md_fail(d, "'tag_keys' must be an array of strings");
+            goto out;
+        }
+        for (i = 0, j = v.n; i < j; i++) {
+            if (!mp_next(&tk, &k)) {
+                rc = md_truncated(d);
+                goto out;
+            }
+            if (k.k != MK_SCALAR || k.v.kind != IV_STR) {
+                rc = md_fail(d, "'tag_keys' must be an array of strings");
+                goto out;
+            }
+            for (size_t c = 0; c < ncols; c++) {
+                if (cols[c].len == k.v.v.s.len && !memcmp(cols[c].name, k.v.v.s.p, k.v.v.s.len))
+                    cols[c].is_tag = true;
+            }
+        }
+    }
+    if (tcol->is_tag) {
+        rc = md_fail(d, "'time' cannot be a tag");
+        goto out;
+    }
+    rc = ictx_batch(&d->x, mv.v.v.s.p, mv.v.v.s.len, &b, d->eb);
+    if (rc == ERR_OK)
+        rc = ictx_rows(&d->x, nrows, d->eb);
+    if (rc != ERR_OK) {
+        md_prefix(d, rc);
+        goto out;
+    }
+    row0 = batch_add_rows(b, nrows);
+
+    /* time: the unit is taken from the first value and applied to all */
+    m = tcol->at;
+    for (i = 0; i < nrows; i++) {
+        bool ok;
+        if (!mp_next(&m, &v)) {
+            rc = md_truncated(d);
+            goto out;
+        }
+        if (v.k != MK_SCALAR ||
+            (v.v.kind != IV_I64 && v.v.kind != IV_U64 && v.v.kind != IV_F64)) {
+            rc = md_fail(d, "column 'time' row %zu: time must be a number, got %s", i,
+                         kind_word(&v));
+            goto out;
+        }
+        if (i == 0) {
+            if (v.v.kind == IV_I64)
+                unit = ingest_tunit_of(v.v.v.i < 0 ? 0 - (uint64_t)v.v.v.i : (uint64_t)v.v.v.i);
+            else if (v.v.kind == IV_U64)
+                unit = TU_NS;
+            else if (!ingest_tunit_of_f64(v.v.v.f, &unit))
+                unit = TU_US; /* NaN/Inf: rejected just below */
+        }
+        if (v.v.kind == IV_I64)
+            ok = ingest_time_i64(v.v.v.i, unit, &b->time_us[row0 + i]);
+        else if (v.v.kind == IV_U64)
+            ok = ingest_time_u64(v.v.v.u, unit, &b->time_us[row0 + i]);
+        else
+            ok = ingest_time_f64(v.v.v.f, unit, &b->time_us[row0 + i]);
+        if (!ok) {
+            rc = md_fail(d, "column 'time' row %zu: time is out of range", i);
+            goto out;
+        }
+    }
+    /* tags first, so that a field named like a tag becomes <name>_value */
+    for (i = 0; i < ncols && rc == ERR_OK; i++) {
+        if (cols[i].is_tag && &cols[i] != tcol)
+            rc = fill_column(d, b, &cols[i], row0);
+    }
+    for (i = 0; i < ncols && rc == ERR_OK; i++) {
+        if (!cols[i].is_tag && &cols[i] != tcol)
+            rc = fill_column(d, b, &cols[i], row0);
+    }
+out:
+    free(cols);
+    return rc;
+}
+
+static enum err decode_item(struct md *d, struct mp *m)
+{
+    struct mpv v;
+    struct item it;
+    enum err rc;
+
+    if (!mp_next(m, &v))
+        return md_truncated(d);
+    if (v.k != MK_MAP)
+        return md_fail(d, "expected a map, got %s", kind_word(&v));
+    rc = scan_item(d, m, v.n, &it);
+    if (rc != ERR_OK)
+        return rc;
+    if (it.has_batch)
+        return md_fail(d, "'batch' is only allowed at the top level");
+    return it.has_columns ? decode_columnar(d, &it) : decode_row(d, &it);
+}
+
+static enum err decode_items(struct md *d, struct mp *m)
+{
+    struct mpv v;
+    size_t i, n;
+    enum err rc;
+
+    if (!mp_next(m, &v))
+        return errbuf_set(d->eb, ERR_PARSE, "invalid MessagePack payload: truncated");
+    if (v.k != MK_ARR)
+        return errbuf_set(d->eb, ERR_PARSE, "invalid MessagePack payload: 'batch' must be an array");
+    n = v.n;
+    for (i = 0; i < n; i++) {
+        d->item = i;
+        rc = decode_item(d, m);
+        if (rc != ERR_OK)
+            return rc;
+    }
+    return ERR_OK;
+}
+
+enum err ingest_msgpack_decode(const uint8_t *body, size_t len, int64_t now_us,
+                               const struct ingest_limits *lim, struct ingest_result *out,
+                               struct errbuf *eb)
+{
+    struct md d;
+    struct mp m = {body, body + len}, probe;
+    struct mpv v;
+    struct item it;
+    enum err rc;
+
+    memset(&d, 0, sizeof(d));
+    ictx_init(&d.x, lim);
+    d.now_us = now_us;
+    d.eb = eb;
+    probe = m;
+    if (len == 0) {
+        rc = errbuf_set(eb, ERR_PARSE, "invalid MessagePack payload: empty body");
+        goto fail;
+    }
+    if (!mp_next(&probe, &v)) {
+        rc = errbuf_set(eb, ERR_PARSE, "invalid MessagePack payload: truncated");
+        goto fail;
+    }
+    if (v.k == MK_ARR) {
+        rc = decode_items(&d, &m);
+    } else if (v.k == MK_MAP) {
+        rc = scan_item(&d, &probe, v.n, &it);
+        if (rc == ERR_OK && it.has_batch) {
+            struct mp bm = it.batch;
+            rc = decode_items(&d, &bm);
+        } else if (rc == ERR_OK) {
+            rc = decode_item(&d, &m);
+        }
+        if (rc == ERR_OK)
+            m = probe;
+    } else {
+        rc = errbuf_set(eb, ERR_PARSE,
+                        "invalid MessagePack payload: expected a map or an array, got %s",
+                        kind_word(&v));
+    }
+    if (rc == ERR_OK && m.p != m.end)
+        rc = errbuf_set(eb, ERR_PARSE, "invalid MessagePack payload: %zu trailing bytes",
+                        (size_t)(m.end - m.p));
+    if (rc != ERR_OK)
+        goto fail;
+    ictx_finish(&d.x, out);
+    return ERR_OK;
+
+fail:
+    ictx_abort(&d.x);
+    return rc;
+}

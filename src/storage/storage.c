@@ -1,0 +1,378 @@
+/* storage.c - the local backend and the flush pipeline (sort, split by hour,
+ * Parquet through DuckDB, durable rename, one catalog transaction).
+ *
+ * File names are `{µs since epoch}-{node id}-{process nonce}-{sequence}`: time
+ * ordered, unique across nodes (node id) and across restarts of one node (the
+ * nonce is random per process), never a counter that restarts at zero.
+ * Temp files live in {root}/.tmp (a database name cannot start with '.'), on the
+ * same file system as the final place, so rename() is atomic. */
+#include "storage/storage.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "duck/duck.h"
+
+#define US_PER_HOUR 3600000000LL
+
+struct storage {
+    char *root;                  /* local root, no trailing '/' */
+    char *tmpdir;                /* {root}/.tmp */
+    char *node_id;
+    uint32_t nonce;              /* random per process */
+    _Atomic uint64_t seq;        /* file sequence within this process */
+    struct duck_parquet_opts pq;
+    struct catalog *catalog;
+    struct duck *duck;
+    struct metric *m_files, *m_bytes, *m_write_ms;
+};
+
+static enum err mkdirs(const char *path, bool *created, struct errbuf *eb)
+{
+    char tmp[4096];
+    size_t i, n = strlen(path);
+
+    if (n >= sizeof(tmp))
+        return errbuf_set(eb, ERR_LIMIT, "path too long: %s", path);
+    memcpy(tmp, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != '\0')
+            continue;
+        tmp[i] = '\0';
+        if (mkdir(tmp, 0755) == 0) {
+            if (created)
+                *created = true;
+        } else if (errno != EEXIST) {
+            return errbuf_set(eb, errno == ENOSPC ? ERR_NOSPACE : ERR_IO, "mkdir %s: %s", tmp,
+                              strerror(errno));
+        }
+        tmp[i] = path[i];
+    }
+    return ERR_OK;
+}
+
+static enum err fsync_path(const char *path, bool dir, struct errbuf *eb)
+{
+    int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+    enum err rc = ERR_OK;
+
+    if (fd < 0)
+        return errbuf_set(eb, ERR_IO, "open %s: %s", path, strerror(errno));
+    if (fsync(fd) != 0)
+        rc = errbuf_set(eb, errno == ENOSPC ? ERR_NOSPACE : ERR_IO, "fsync %s: %s", path,
+                        strerror(errno));
+    close(fd);
+    return rc;
+}
+
+enum err storage_open(const struct storage_opts *o, struct storage **out, struct errbuf *eb)
+{
+    struct storage *st;
+    size_t n;
+    enum err rc;
+
+    if (strcmp(o->backend, "local") != 0)
+        return errbuf_set(eb, ERR_INVAL,
+                          "storage.backend = \"%s\" is not available yet (only \"local\")",
+                          o->backend);
+    st = xcalloc(1, sizeof(*st));
+    st->root = xstrdup(o->local_root);
+    n = strlen(st->root);
+    while (n > 1 && st->root[n - 1] == '/')
+        st->root[--n] = '\0';
+    st->tmpdir = xmalloc(n + 6);
+    snprintf(st->tmpdir, n + 6, "%s/.tmp", st->root);
+    st->node_id = xstrdup(o->node_id);
+    if (RAND_bytes((unsigned char *)&st->nonce, sizeof(st->nonce)) != 1)
+        st->nonce = (uint32_t)clock_now_us() ^ (uint32_t)getpid();
+    memset(&st->pq, 0, sizeof(st->pq));
+    if (!strcmp(o->compression, "snappy"))
+        st->pq.compression = DUCK_PQ_SNAPPY;
+    else if (!strcmp(o->compression, "none"))
+        st->pq.compression = DUCK_PQ_UNCOMPRESSED;
+    else
+        st->pq.compression = DUCK_PQ_ZSTD;
+    st->pq.zstd_level = o->compression_level;
+    st->catalog = o->catalog;
+    st->duck = o->duck;
+    if (o->metrics) {
+        st->m_files = metrics_counter(o->metrics, "arc_storage_files_written_total",
+                                      "Parquet files written", NULL);
+        st->m_bytes = metrics_counter(o->metrics, "arc_storage_bytes_written_total",
+                                      "Parquet bytes written", NULL);
+    }
+    rc = mkdirs(st->tmpdir, NULL, eb);
+    if (rc) {
+        storage_close(st);
+        return rc;
+    }
+    *out = st;
+    return ERR_OK;
+}
+
+void storage_close(struct storage *st)
+{
+    if (!st)
+        return;
+    free(st->root);
+    free(st->tmpdir);
+    free(st->node_id);
+    free(st);
+}
+
+const char *storage_root(const struct storage *st)
+{
+    return st->root;
+}
+
+enum err storage_local_path(struct storage *st, const char *key, char *out, size_t out_len)
+{
+    int n = snprintf(out, out_len, "%s/%s", st->root, key);
+    return (n < 0 || (size_t)n >= out_len) ? ERR_LIMIT : ERR_OK;
+}
+
+enum err storage_delete(struct storage *st, const char *key, struct errbuf *eb)
+{
+    char path[4096];
+
+    if (storage_local_path(st, key, path, sizeof(path)))
+        return errbuf_set(eb, ERR_LIMIT, "path too long");
+    if (unlink(path) != 0 && errno != ENOENT)
+        return errbuf_set(eb, ERR_IO, "unlink %s: %s", path, strerror(errno));
+    return ERR_OK;
+}
+
+/* ------------------------------------------------------------- the sink */
+
+static const int64_t *g_sort_times; /* qsort has no context argument */
+static pthread_mutex_t g_sort_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int cmp_time(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int64_t tx = g_sort_times[x], ty = g_sort_times[y];
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    return x < y ? -1 : (x > y); /* stable: arrival order within equal times */
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+struct pending {
+    char key[1024];
+    char final[4096];
+    char tmp[4096];
+    int64_t min_us, max_us;
+    size_t rows;
+    int64_t bytes;
+    bool renamed;
+};
+
+enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
+                             struct errbuf *eb)
+{
+    struct storage *st = ctx;
+    uint32_t *perm;
+    size_t n = b->nrows, i, start, npend = 0, cap_pend = 0;
+    struct pending *pend = NULL;
+    struct catalog_file *files = NULL;
+    struct catalog_column *cols = NULL;
+    bool sorted = true;
+    enum err rc = ERR_OK;
+
+    if (n == 0)
+        return ERR_OK;
+    if (n > UINT32_MAX)
+        return errbuf_set(eb, ERR_LIMIT, "batch too large");
+    perm = xmalloc(n * sizeof(uint32_t));
+    for (i = 0; i < n; i++) {
+        perm[i] = (uint32_t)i;
+        if (i && b->time_us[i] < b->time_us[i - 1])
+            sorted = false;
+    }
+    if (!sorted) {
+        pthread_mutex_lock(&g_sort_lock);
+        g_sort_times = b->time_us;
+        qsort(perm, n, sizeof(uint32_t), cmp_time);
+        pthread_mutex_unlock(&g_sort_lock);
+    }
+
+    /* one file per hour of data: runs of equal floor(time / 1h) in sorted order */
+    for (start = 0; start < n;) {
+        int64_t hour = floor_div(b->time_us[perm[start]], US_PER_HOUR);
+        size_t end = start + 1;
+        struct pending *p;
+        time_t secs = (time_t)(hour * 3600);
+        struct tm tm;
+        struct stat sb;
+        bool created = false;
+        char dir[4096];
+        uint64_t seq;
+
+        while (end < n && floor_div(b->time_us[perm[end]], US_PER_HOUR) == hour)
+            end++;
+        if (npend == cap_pend) {
+            cap_pend = cap_pend ? cap_pend * 2 : 4;
+            pend = xreallocarray(pend, cap_pend, sizeof(*pend));
+        }
+        p = &pend[npend++];
+        memset(p, 0, sizeof(*p));
+        gmtime_r(&secs, &tm);
+        seq = atomic_fetch_add(&st->seq, 1);
+        snprintf(p->key, sizeof(p->key), "%s/%s/%04d/%02d/%02d/%02d/%lld-%s-%08x-%llu.parquet", db,
+                 b->measurement, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 (long long)clock_now_us(), st->node_id, st->nonce, (unsigned long long)seq);
+        snprintf(p->final, sizeof(p->final), "%s/%s", st->root, p->key);
+        snprintf(p->tmp, sizeof(p->tmp), "%s/%lld-%08x-%llu.parquet.tmp", st->tmpdir,
+                 (long long)clock_now_us(), st->nonce, (unsigned long long)seq);
+        p->min_us = b->time_us[perm[start]];
+        p->max_us = b->time_us[perm[end - 1]];
+        p->rows = end - start;
+
+        rc = duck_write_parquet(st->duck, b, perm + start, end - start, p->tmp, &st->pq, eb);
+        if (rc)
+            goto fail;
+        rc = fsync_path(p->tmp, false, eb);
+        if (rc)
+            goto fail;
+        if (stat(p->tmp, &sb) == 0)
+            p->bytes = sb.st_size;
+        snprintf(dir, sizeof(dir), "%s", p->final);
+        *strrchr(dir, '/') = '\0';
+        rc = mkdirs(dir, &created, eb);
+        if (rc)
+            goto fail;
+        if (rename(p->tmp, p->final) != 0) {
+            rc = errbuf_set(eb, ERR_IO, "rename %s -> %s: %s", p->tmp, p->final, strerror(errno));
+            goto fail;
+        }
+        p->renamed = true;
+        rc = fsync_path(dir, true, eb);
+        if (rc)
+            goto fail;
+        if (created) {
+            /* new hour/day/... directories: make their entries durable too */
+            char *slash;
+            while ((slash = strrchr(dir, '/')) && strlen(dir) > strlen(st->root)) {
+                *slash = '\0';
+                if (fsync_path(dir, true, eb) != ERR_OK)
+                    break;
+            }
+        }
+        start = end;
+    }
+
+    files = xcalloc(npend, sizeof(*files));
+    for (i = 0; i < npend; i++) {
+        files[i].database = (char *)db;
+        files[i].measurement = b->measurement;
+        files[i].path = pend[i].key;
+        files[i].min_time_us = pend[i].min_us;
+        files[i].max_time_us = pend[i].max_us;
+        files[i].rows = (int64_t)pend[i].rows;
+        files[i].bytes = pend[i].bytes;
+    }
+    cols = xcalloc(b->ncols ? b->ncols : 1, sizeof(*cols));
+    for (i = 0; i < b->ncols; i++) {
+        cols[i].name = b->cols[i].name;
+        cols[i].type = batch_type_sql(b->cols[i].type);
+        cols[i].is_tag = b->cols[i].is_tag;
+    }
+    rc = catalog_files_add(st->catalog, db, b->measurement, files, npend, cols, b->ncols, eb);
+    if (rc)
+        goto fail;
+    for (i = 0; i < npend; i++) {
+        if (st->m_files) {
+            metric_add(st->m_files, 1);
+            metric_add(st->m_bytes, (uint64_t)pend[i].bytes);
+        }
+        log_debug("parquet file written", "key=%s rows=%zu bytes=%lld", pend[i].key,
+                  pend[i].rows, (long long)pend[i].bytes);
+    }
+    goto out;
+
+fail:
+    /* nothing was registered: remove what we wrote so a retry leaves no orphan */
+    for (i = 0; i < npend; i++) {
+        unlink(pend[i].tmp);
+        if (pend[i].renamed)
+            unlink(pend[i].final);
+    }
+out:
+    free(files);
+    free(cols);
+    free(pend);
+    free(perm);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- orphans */
+
+static struct storage *g_walk_st;
+static size_t g_walk_removed;
+static pthread_mutex_t g_walk_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int walk_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    struct storage *st = g_walk_st;
+    size_t rl = strlen(st->root), pl = strlen(path);
+    bool listed = false;
+    struct errbuf eb;
+    (void)sb;
+    (void)ftw;
+
+    if (type != FTW_F)
+        return 0;
+    if (!strncmp(path, st->tmpdir, strlen(st->tmpdir))) {
+        if (unlink(path) == 0)
+            g_walk_removed++;
+        return 0;
+    }
+    if (pl < 8 || strcmp(path + pl - 8, ".parquet") != 0 || pl <= rl + 1)
+        return 0;
+    errbuf_init(&eb);
+    if (catalog_file_exists(st->catalog, path + rl + 1, &listed, &eb) != ERR_OK)
+        return 0;
+    if (!listed) {
+        log_warn("removing data file the catalog does not list (crash before commit)",
+                 "path=%s", path);
+        if (unlink(path) == 0)
+            g_walk_removed++;
+    }
+    return 0;
+}
+
+enum err storage_remove_orphans(struct storage *st, size_t *removed, struct errbuf *eb)
+{
+    int r;
+
+    pthread_mutex_lock(&g_walk_lock);
+    g_walk_st = st;
+    g_walk_removed = 0;
+    r = nftw(st->root, walk_cb, 32, FTW_PHYS);
+    *removed = g_walk_removed;
+    pthread_mutex_unlock(&g_walk_lock);
+    if (r != 0)
+        return errbuf_set(eb, ERR_IO, "walk %s: %s", st->root, strerror(errno));
+    return ERR_OK;
+}

@@ -1,0 +1,1 @@
+arc_unit_test(core arc_core)

@@ -1,0 +1,1 @@
+arc_unit_test(duck arc_duck)

@@ -1,0 +1,407 @@
+/* test_msgpack.c - MessagePack decoder: item shapes, time units, NULLs, errors,
+ * and truncation at every byte offset. Payloads come from a tiny packer below. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "ingest/ingest.h"
+
+#define NOW 1111111111111111LL
+
+/* ---- packer ---- */
+static struct buf P;
+static void u8(uint8_t c) { buf_append(&P, &c, 1); }
+static void be(uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--)
+        u8((uint8_t)(v >> (8 * i)));
+}
+static void pmap(size_t n) { if (n < 16) u8((uint8_t)(0x80 | n)); else { u8(0xde); be(n, 2); } }
+static void parr(size_t n) { if (n < 16) u8((uint8_t)(0x90 | n)); else { u8(0xdc); be(n, 2); } }
+static void pstr(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 32) u8((uint8_t)(0xa0 | n)); else { u8(0xd9); u8((uint8_t)n); }
+    buf_append(&P, s, n);
+}
+static void pint(int64_t v)
+{
+    if (v >= 0 && v < 128) u8((uint8_t)v);
+    else if (v >= -32 && v < 0) u8((uint8_t)v);
+    else { u8(0xd3); be((uint64_t)v, 8); }
+}
+static void puint(uint64_t v) { u8(0xcf); be(v, 8); }
+static void pf64(double d) { uint64_t u; memcpy(&u, &d, 8); u8(0xcb); be(u, 8); }
+static void pf32(float f) { uint32_t u; memcpy(&u, &f, 4); u8(0xca); be(u, 4); }
+static void pnil(void) { u8(0xc0); }
+static void pbool(int b) { u8(b ? 0xc3 : 0xc2); }
+
+static struct ingest_result R;
+static struct errbuf EB;
+
+static enum err dec(void)
+{
+    ingest_result_release(&R);
+    errbuf_init(&EB);
+    return ingest_msgpack_decode((const uint8_t *)P.data, P.len, NOW, NULL, &R, &EB);
+}
+
+static void ok(void)
+{
+    if (dec() != ERR_OK)
+        fail_msg("decode failed: %s", EB.msg);
+}
+
+static void bad(const char *msg)
+{
+    assert_int_not_equal(dec(), ERR_OK);
+    assert_string_equal(EB.msg, msg);
+    assert_int_equal(R.nbatches, 0);
+}
+
+static struct batch *B(const char *m)
+{
+    for (size_t i = 0; i < R.nbatches; i++)
+        if (strcmp(R.batches[i]->measurement, m) == 0)
+            return R.batches[i];
+    fail_msg("no measurement %s", m);
+    return NULL;
+}
+
+static struct batch_col *C(struct batch *b, const char *n)
+{
+    struct batch_col *c = batch_find_col(b, n, strlen(n));
+    if (!c)
+        fail_msg("no column %s", n);
+    return c;
+}
+
+static const char *S(struct batch *b, const char *col, size_t row)
+{
+    struct batch_col *c = C(b, col);
+    assert_int_equal(c->type, BATCH_STR);
+    assert_true(batch_is_valid(c, row));
+    return strdict_get(b->dict, ((uint32_t *)c->data)[row], NULL);
+}
+
+static double F(struct batch *b, const char *col, size_t row)
+{
+    struct batch_col *c = C(b, col);
+    assert_int_equal(c->type, BATCH_F64);
+    assert_true(batch_is_valid(c, row));
+    return ((double *)c->data)[row];
+}
+
+static void row_item(const char *m, int64_t t)
+{
+    pmap(4);
+    pstr("m"); pstr(m);
+    pstr("t"); pint(t);
+    pstr("tags"); pmap(1); pstr("region"); pstr("eu");
+    pstr("fields"); pmap(2); pstr("v"); pf64(1.5); pstr("n"); pint(-3);
+}
+
+static void test_row_item(void **state)
+{
+    struct batch *b;
+    (void)state;
+    buf_reset(&P);
+    pmap(5);
+    pstr("fields"); /* keys in any order */
+    pmap(7);
+    pstr("f"); pf64(2.5);
+    pstr("f32"); pf32(0.5f);
+    pstr("i"); pint(-300);
+    pstr("big"); puint(UINT64_MAX);
+    pstr("s"); pstr("hello");
+    pstr("b"); pbool(1);
+    pstr("nothing"); pnil();
+    pstr("m"); pstr("cpu");
+    pstr("t"); pint(1700000000000LL); /* ms */
+    pstr("h"); pstr("server01");
+    pstr("tags"); pmap(2); pstr("dc"); pstr("x"); pstr("rack"); pint(7);
+    ok();
+    b = B("cpu");
+    assert_int_equal(b->nrows, 1);
+    assert_int_equal(b->time_us[0], 1700000000000000LL);
+    assert_true(F(b, "f", 0) == 2.5);
+    assert_true(F(b, "f32", 0) == 0.5);
+    assert_int_equal(C(b, "i")->type, BATCH_I64);
+    assert_int_equal(((int64_t *)C(b, "i")->data)[0], -300);
+    assert_int_equal(C(b, "big")->type, BATCH_U64);
+    assert_true(((uint64_t *)C(b, "big")->data)[0] == UINT64_MAX);
+    assert_string_equal(S(b, "s", 0), "hello");
+    assert_int_equal(C(b, "b")->type, BATCH_BOOL);
+    assert_null(batch_find_col(b, "nothing", 7)); /* nil with no type: no column */
+    assert_true(C(b, "host")->is_tag);
+    assert_string_equal(S(b, "host", 0), "server01");
+    assert_string_equal(S(b, "rack", 0), "7"); /* non-string tag: its string form */
+}
+
+static void test_positional_and_missing_time(void **state)
+{
+    struct batch *b;
+    (void)state;
+    buf_reset(&P);
+    pmap(2);
+    pstr("m"); pstr("mem");
+    pstr("f"); parr(3); pf64(1.0); pint(2); pstr("x");
+    ok();
+    b = B("mem");
+    assert_int_equal(b->time_us[0], NOW);
+    assert_true(F(b, "field_0", 0) == 1.0);
+    assert_int_equal(((int64_t *)C(b, "field_1")->data)[0], 2);
+    assert_string_equal(S(b, "field_2", 0), "x");
+}
+
+static void test_time_units(void **state)
+{
+    static const struct {
+        int64_t t;
+        int64_t want_us;
+    } cases[] = {
+        {0, 0},
+        {1700000000, 1700000000000000LL},              /* s */
+        {9999999999LL, 9999999999000000LL},            /* s, just under 1e10 */
+        {10000000000LL, 10000000000000LL},             /* ms from 1e10 */
+        {1700000000123LL, 1700000000123000LL},         /* ms */
+        {1700000000123456LL, 1700000000123456LL},      /* µs */
+        {1700000000123456789LL, 1700000000123456LL},   /* ns */
+        {-1700000000, -1700000000000000LL},            /* s, pre-1970 */
+        {-1700000000123456789LL, -1700000000123457LL}, /* ns floors toward -inf */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf_reset(&P);
+        row_item("m", cases[i].t);
+        ok();
+        assert_int_equal(B("m")->time_us[0], cases[i].want_us);
+    }
+    /* float seconds with a fraction */
+    buf_reset(&P);
+    pmap(3); pstr("m"); pstr("m"); pstr("t"); pf64(1700000000.25); pstr("fields"); pmap(1);
+    pstr("v"); pint(1);
+    ok();
+    assert_int_equal(B("m")->time_us[0], 1700000000250000LL);
+    (void)state;
+}
+
+static void columnar(size_t n, int with_tagkeys)
+{
+    pmap(with_tagkeys ? 3 : 2);
+    pstr("m"); pstr("cpu");
+    if (with_tagkeys) {
+        pstr("tag_keys"); parr(1); pstr("host");
+    }
+    pstr("columns"); pmap(5);
+    pstr("time"); parr(n);
+    for (size_t i = 0; i < n; i++)
+        pint(1700000000000LL + (int64_t)i); /* ms from the first value */
+    pstr("host"); parr(n);
+    for (size_t i = 0; i < n; i++)
+        pstr(i % 2 ? "a" : "b");
+    pstr("usage"); parr(n);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 1) pnil(); else pf64((double)i + 0.5);
+    }
+    pstr("_internal"); parr(n);
+    for (size_t i = 0; i < n; i++)
+        pint(1);
+    pstr("cnt"); parr(n);
+    for (size_t i = 0; i < n; i++)
+        pint((int64_t)i);
+}
+
+static void test_columnar(void **state)
+{
+    struct batch *b;
+    (void)state;
+    buf_reset(&P);
+    columnar(4, 1);
+    ok();
+    b = B("cpu");
+    assert_int_equal(b->nrows, 4);
+    assert_int_equal(R.nrows, 4);
+    assert_int_equal(b->time_us[3], 1700000000003000LL);
+    assert_true(C(b, "host")->is_tag);
+    assert_string_equal(S(b, "host", 1), "a");
+    assert_true(F(b, "usage", 0) == 0.5);
+    assert_false(batch_is_valid(C(b, "usage"), 1)); /* nil -> NULL */
+    assert_true(F(b, "usage", 3) == 3.5);
+    assert_null(batch_find_col(b, "_internal", 9)); /* dropped */
+    assert_int_equal(((int64_t *)C(b, "cnt")->data)[2], 2);
+    /* without tag_keys, string columns are string fields */
+    buf_reset(&P);
+    columnar(3, 0);
+    ok();
+    assert_false(C(B("cpu"), "host")->is_tag);
+}
+
+static void test_batch_and_array_forms(void **state)
+{
+    (void)state;
+    buf_reset(&P);
+    pmap(1); pstr("batch"); parr(3);
+    row_item("cpu", 1700000000);
+    columnar(2, 1);
+    row_item("mem", 1700000001);
+    ok();
+    assert_int_equal(R.nbatches, 2);
+    assert_int_equal(B("cpu")->nrows, 3);
+    assert_int_equal(B("mem")->nrows, 1);
+    assert_int_equal(R.nrows, 4);
+    /* cpu row item set region; columnar rows have it NULL */
+    assert_false(batch_is_valid(C(B("cpu"), "region"), 1));
+
+    buf_reset(&P);
+    parr(2);
+    row_item("a", 1);
+    row_item("b", 2);
+    ok();
+    assert_int_equal(R.nbatches, 2);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    buf_reset(&P);
+    parr(3);
+    row_item("a", 1);
+    row_item("b", 2);
+    pmap(2); pstr("m"); pstr("c"); pstr("tags"); pmap(0);
+    bad("item 2: missing 'fields'");
+
+    buf_reset(&P);
+    pmap(2); pstr("m"); pstr("cpu"); pstr("columns"); pmap(2);
+    pstr("time"); parr(3); pint(1); pint(2); pint(3);
+    pstr("v"); parr(2); pf64(1); pf64(2);
+    bad("item 0: column 'v' has 2 values, column 'time' has 3");
+
+    buf_reset(&P);
+    pmap(2); pstr("m"); pstr("cpu"); pstr("columns"); pmap(1);
+    pstr("v"); parr(1); pf64(1);
+    bad("item 0: columnar item has no 'time' column");
+
+    buf_reset(&P);
+    pmap(2); pstr("m"); pstr("cpu"); pstr("columns"); pmap(2);
+    pstr("time"); parr(3); pint(1); pint(2); pint(3);
+    pstr("v"); parr(3); pf64(1); pf64(2); pstr("x");
+    bad("item 0: column 'v' row 2: field type conflict: field 'v' is float, got string");
+
+    buf_reset(&P);
+    parr(2);
+    row_item("a", 1);
+    pmap(2); pstr("m"); pstr("a"); pstr("fields"); pmap(1); pstr("v"); pstr("s");
+    bad("item 1: field type conflict: field 'v' is float, got string");
+
+    buf_reset(&P);
+    pmap(2); pstr("m"); pint(5); pstr("fields"); pmap(1); pstr("v"); pint(1);
+    bad("item 0: 'm' must be a string, got integer");
+
+    buf_reset(&P);
+    pmap(2); pstr("m"); pstr("cpu"); pstr("fields"); pmap(1); pstr("v"); parr(0);
+    bad("item 0: field 'v': unsupported type array");
+
+    buf_reset(&P);
+    pmap(2); pstr("m"); pstr("cpu"); pstr("fields"); pmap(0);
+    bad("item 0: 'fields' is empty");
+
+    buf_reset(&P);
+    pstr("hello");
+    bad("invalid MessagePack payload: expected a map or an array, got string");
+
+    buf_reset(&P);
+    row_item("a", 1);
+    u8(0x01);
+    bad("invalid MessagePack payload: 1 trailing bytes");
+
+    buf_reset(&P);
+    u8(0xdd); be(0xffffffff, 4); /* array claiming 4 G elements in a 5-byte body */
+    bad("invalid MessagePack payload: truncated");
+
+    buf_reset(&P);
+    bad("invalid MessagePack payload: empty body");
+}
+
+static void test_int_float_widen(void **state)
+{
+    (void)state;
+    buf_reset(&P);
+    pmap(2); pstr("m"); pstr("cpu"); pstr("columns"); pmap(2);
+    pstr("time"); parr(3); pint(1); pint(2); pint(3);
+    pstr("v"); parr(3); pint(1); pf64(2.5); pint(3);
+    ok();
+    assert_true(F(B("cpu"), "v", 0) == 1.0);
+    assert_true(F(B("cpu"), "v", 1) == 2.5);
+    assert_true(F(B("cpu"), "v", 2) == 3.0);
+}
+
+/* Every proper prefix of a valid payload must fail cleanly (and never crash). */
+static void test_truncation(void **state)
+{
+    size_t full, cut;
+    (void)state;
+    buf_reset(&P);
+    pmap(1); pstr("batch"); parr(3);
+    row_item("cpu", 1700000000);
+    columnar(3, 1);
+    pmap(3); pstr("m"); pstr("x"); pstr("h"); pstr("host"); pstr("f"); parr(2); pf32(1.0f); puint(5);
+    full = P.len;
+    assert_int_equal(dec(), ERR_OK);
+    for (cut = 0; cut < full; cut++) {
+        ingest_result_release(&R);
+        errbuf_init(&EB);
+        assert_int_equal(ingest_msgpack_decode((const uint8_t *)P.data, cut, NOW, NULL, &R, &EB),
+                         ERR_PARSE);
+        assert_int_equal(R.nbatches, 0);
+        assert_true(strlen(EB.msg) > 0);
+    }
+}
+
+static void test_limits(void **state)
+{
+    struct ingest_limits lim;
+    (void)state;
+    ingest_limits_default(&lim);
+    lim.max_rows = 3;
+    buf_reset(&P);
+    columnar(4, 1);
+    ingest_result_release(&R);
+    assert_int_equal(ingest_msgpack_decode((const uint8_t *)P.data, P.len, NOW, &lim, &R, &EB),
+                     ERR_LIMIT);
+    assert_string_equal(EB.msg, "item 0: too many rows in one request (max 3)");
+    assert_int_equal(R.nbatches, 0);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ingest_result_release(&R);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_row_item, teardown),
+        cmocka_unit_test_teardown(test_positional_and_missing_time, teardown),
+        cmocka_unit_test_teardown(test_time_units, teardown),
+        cmocka_unit_test_teardown(test_columnar, teardown),
+        cmocka_unit_test_teardown(test_batch_and_array_forms, teardown),
+        cmocka_unit_test_teardown(test_errors, teardown),
+        cmocka_unit_test_teardown(test_int_float_widen, teardown),
+        cmocka_unit_test_teardown(test_truncation, teardown),
+        cmocka_unit_test_teardown(test_limits, teardown),
+    };
+    int rc;
+    buf_init(&P, 0);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    buf_release(&P);
+    return rc;
+}
