@@ -13,10 +13,13 @@ for t in "${targets[@]}"; do
     name="$(basename "$t")"; name="${name#fuzz_}"
     work="$(mktemp -d)"; cp -r "$ROOT/tests/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
     echo "fuzz: $name for ${SECS}s"
+    log="$work.log"
+    status=0
     "$t" -max_total_time="$SECS" -print_final_stats=1 -artifact_prefix="$ROOT/tests/fuzz/artifacts/$name-" \
-        "$work" 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' || true
-    status=${PIPESTATUS[0]}
+        "$work" >"$log" 2>&1 || status=$?
+    grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' "$log" || true
     rm -rf "$work"
-    if [[ $status -ne 0 ]]; then echo "fuzz: $name FAILED"; exit 1; fi
+    if [[ $status -ne 0 ]]; then tail -40 "$log"; rm -f "$log"; echo "fuzz: $name FAILED"; exit 1; fi
+    rm -f "$log"
 done
 echo "fuzz: all targets clean"

@@ -54,6 +54,8 @@ struct mbuf {
     struct bufmgr *bm;
     char *db, *m;
     pthread_mutex_t lock;
+    pthread_rwlock_t commit_lock; /* write: a flush commits + drops its batch;
+                                     read: a query lists files + copies batches */
     struct batch *active;       /* NULL when empty */
     size_t active_bytes;        /* budget charged for active */
     int64_t active_since_ns;    /* monotonic time of the first row in active */
@@ -117,6 +119,7 @@ static struct mbuf *get_mbuf(struct bufmgr *bm, const char *db, const char *m)
         x->db = xstrdup(db);
         x->m = xstrdup(m);
         pthread_mutex_init(&x->lock, NULL);
+        pthread_rwlock_init(&x->commit_lock, NULL);
         x->next = bm->buckets[h % NBUCKETS];
         bm->buckets[h % NBUCKETS] = x;
         bm->nbufs++;
@@ -327,6 +330,19 @@ struct flushjob {
     struct flushitem *it;
 };
 
+struct bufmgr_commit {
+    struct mbuf *x;
+    bool locked; /* commit_lock held for writing */
+};
+
+void bufmgr_commit_lock(struct bufmgr_commit *cm)
+{
+    if (!cm->locked) {
+        pthread_rwlock_wrlock(&cm->x->commit_lock);
+        cm->locked = true;
+    }
+}
+
 static void flush_job(void *arg)
 {
     struct flushjob *j = arg;
@@ -336,10 +352,13 @@ static void flush_job(void *arg)
     struct errbuf eb;
     enum err rc;
     size_t rows = it->b->nrows;
+    struct bufmgr_commit cm = {x, false};
 
     free(j);
     errbuf_init(&eb);
-    rc = bm->o.sink(bm->o.sink_ctx, x->db, it->b, &eb);
+    rc = bm->o.sink(bm->o.sink_ctx, x->db, it->b, &cm, &eb);
+    if (rc == ERR_OK)
+        bufmgr_commit_lock(&cm); /* a sink that skipped it still must not race queries */
 
     pthread_mutex_lock(&x->lock);
     it->queued = false;
@@ -355,6 +374,8 @@ static void flush_job(void *arg)
                                                 (it->failures < 30 ? it->failures : 30);
     }
     pthread_mutex_unlock(&x->lock);
+    if (cm.locked)
+        pthread_rwlock_unlock(&x->commit_lock);
 
     if (rc == ERR_OK) {
         atomic_fetch_sub(&bm->bytes, it->bytes);
@@ -588,6 +609,96 @@ enum err bufmgr_flush_all(struct bufmgr *bm, int timeout_ms, struct errbuf *eb)
     return rc;
 }
 
+/* A private copy of src (same columns, types, dictionary ids). */
+static struct batch *clone_batch(const struct batch *src)
+{
+    struct batch *d = batch_new(src->measurement, strlen(src->measurement));
+    size_t i, nd = strdict_count(src->dict), n = src->nrows;
+
+    for (i = 0; i < nd; i++) {
+        size_t len;
+        const char *sv = strdict_get(src->dict, (uint32_t)i, &len);
+        strdict_intern(d->dict, sv, len); /* dense ids in order: same id */
+    }
+    for (i = 0; i < src->ncols; i++)
+        batch_add_col(d, src->cols[i].name, strlen(src->cols[i].name), src->cols[i].type,
+                      src->cols[i].is_tag);
+    if (n == 0)
+        return d;
+    batch_add_rows(d, n);
+    memcpy(d->time_us, src->time_us, n * sizeof(int64_t));
+    for (i = 0; i < src->ncols; i++) {
+        const struct batch_col *c = &src->cols[i];
+        struct batch_col *o = &d->cols[i];
+        memcpy(o->data, c->data, n * type_size(c->type));
+        if (o->valid) {
+            if (c->valid)
+                memcpy(o->valid, c->valid, n);
+            else
+                memset(o->valid, 1, n);
+        }
+    }
+    return d;
+}
+
+enum err bufmgr_snapshot(struct bufmgr *bm, const char *db, const char *measurement,
+                         bufmgr_files_fn *list_files, void *ctx, struct batch ***out, size_t *n,
+                         struct errbuf *eb)
+{
+    uint64_t h = hash2(db, measurement);
+    struct mbuf *x;
+    struct flushitem *it;
+    struct batch **v = NULL;
+    size_t cnt = 0, cap = 0;
+    enum err rc = ERR_OK;
+
+    pthread_rwlock_rdlock(&bm->table_lock);
+    x = find_locked(bm, db, measurement, h);
+    pthread_rwlock_unlock(&bm->table_lock);
+    if (!x) {
+        rc = list_files ? list_files(ctx, eb) : ERR_OK;
+        if (rc == ERR_OK) {
+            *out = NULL;
+            *n = 0;
+        }
+        return rc;
+    }
+    pthread_rwlock_rdlock(&x->commit_lock);
+    rc = list_files ? list_files(ctx, eb) : ERR_OK;
+    if (rc == ERR_OK) {
+        pthread_mutex_lock(&x->lock);
+        for (it = x->flushing; it; it = it->next) {
+            if (cnt == cap) {
+                cap = cap ? cap * 2 : 4;
+                v = xreallocarray(v, cap, sizeof(*v));
+            }
+            v[cnt++] = clone_batch(it->b);
+        }
+        if (x->active && x->active->nrows) {
+            if (cnt == cap) {
+                cap = cap ? cap * 2 : 4;
+                v = xreallocarray(v, cap, sizeof(*v));
+            }
+            v[cnt++] = clone_batch(x->active);
+        }
+        pthread_mutex_unlock(&x->lock);
+    }
+    pthread_rwlock_unlock(&x->commit_lock);
+    if (rc == ERR_OK) {
+        *out = v;
+        *n = cnt;
+    }
+    return rc;
+}
+
+void bufmgr_snapshot_free(struct batch **batches, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        batch_free(batches[i]);
+    free(batches);
+}
+
 static void drop_one(struct mbuf *x, void *arg)
 {
     const char *db = arg;
@@ -688,6 +799,7 @@ void bufmgr_free(struct bufmgr *bm)
                 free(x->schema[k].name);
             free(x->schema);
             pthread_mutex_destroy(&x->lock);
+            pthread_rwlock_destroy(&x->commit_lock);
             free(x->db);
             free(x->m);
             free(x);

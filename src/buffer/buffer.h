@@ -30,11 +30,20 @@
 struct bufmgr;
 struct metrics;
 
+struct bufmgr_commit;
+
 /* The sink writes one flushing batch of database db durably (rows in any order).
- * It borrows b. Returns ERR_OK once the rows are in durable, registered files;
- * any other code keeps the batch for a retry. Runs on a flusher thread. */
+ * It borrows b. It must call bufmgr_commit_lock(cm) right before the step that
+ * makes its files visible (the catalog commit) and not after it: from that call
+ * until the buffer has dropped the batch, queries of this measurement wait, so
+ * no query sees the rows both in a file and in the buffer, or in neither.
+ * Returns ERR_OK once the rows are in durable, registered files; any other code
+ * keeps the batch for a retry. Runs on a flusher thread. */
 typedef enum err bufmgr_sink_fn(void *ctx, const char *db, const struct batch *b,
-                                struct errbuf *eb);
+                                struct bufmgr_commit *cm, struct errbuf *eb);
+
+/* See bufmgr_sink_fn. Idempotent. */
+void bufmgr_commit_lock(struct bufmgr_commit *cm);
 
 /* Known column types of a measurement (from the catalog at start-up); the loader
  * fills names/types/is_tag for (db, measurement) and returns the count. */
@@ -76,6 +85,20 @@ void bufmgr_tick(struct bufmgr *bm);
 /* Flush every buffer now and wait until all flushing rows are durable or
  * timeout_ms passes. ERR_TIMEOUT / the last sink error if not everything made it. */
 enum err bufmgr_flush_all(struct bufmgr *bm, int timeout_ms, struct errbuf *eb);
+
+/* Called by bufmgr_snapshot while no flush of the measurement can commit:
+ * list the measurement's files here (e.g. from the catalog). */
+typedef enum err bufmgr_files_fn(void *ctx, struct errbuf *eb);
+
+/* Read-your-writes: copy every buffered row of (db, measurement) that is not yet
+ * in a committed file (active and flushing batches), consistently with the file
+ * list that list_files (may be NULL) takes at the same moment: each row is either
+ * in a listed file or in the returned batches, never both, never neither.
+ * *out gets a new array of *n owned batches (bufmgr_snapshot_free). */
+enum err bufmgr_snapshot(struct bufmgr *bm, const char *db, const char *measurement,
+                         bufmgr_files_fn *list_files, void *ctx, struct batch ***out, size_t *n,
+                         struct errbuf *eb);
+void bufmgr_snapshot_free(struct batch **batches, size_t n);
 
 /* Discard the unflushed rows and schema of every measurement of db (database
  * drop). Batches already being written may still land; the caller removes their

@@ -325,6 +325,8 @@ size_t batch_add_rows(struct batch *b, size_t n)
 {
     size_t row = b->nrows, i;
 
+    if (n == 0)
+        return row; /* nothing to add (and time_us may still be NULL) */
     batch_reserve(b, n);
     memset(b->time_us + row, 0, n * sizeof(*b->time_us));
     for (i = 0; i < b->ncols; i++) {

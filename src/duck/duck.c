@@ -142,7 +142,10 @@ static enum err open_query(struct duck *d, const struct duck_opts *o, struct err
         (rc = set_cfg(cfg, "autoload_known_extensions", "false", eb)) != ERR_OK ||
         (rc = set_cfg(cfg, "allow_community_extensions", "false", eb)) != ERR_OK)
         goto out;
-    if (o->memory_limit_bytes) {
+    if (o->memory_limit && o->memory_limit[0]) {
+        if ((rc = set_cfg(cfg, "memory_limit", o->memory_limit, eb)) != ERR_OK)
+            goto out;
+    } else if (o->memory_limit_bytes) {
         snprintf(num, sizeof(num), "%lluKiB",
                  (unsigned long long)((o->memory_limit_bytes + 1023) / 1024));
         if ((rc = set_cfg(cfg, "memory_limit", num, eb)) != ERR_OK)
@@ -173,7 +176,11 @@ static enum err open_query(struct duck *d, const struct duck_opts *o, struct err
     buf_append_str(&sql, "SET GLOBAL allowed_directories = [");
     duck_sql_str(&sql, dir.data, dir.len);
     buf_append_str(&sql, "]");
-    if ((rc = duck_exec(c, sql.data, eb)) != ERR_OK ||
+    /* TimeZone UTC: TIMESTAMP vs TIMESTAMPTZ comparisons (now() - INTERVAL ...) and
+     * time-bound evaluation then agree with the UTC `time` column. */
+    if ((rc = duck_scan_register(d, c, eb)) != ERR_OK ||
+        (rc = duck_exec(c, "SET GLOBAL TimeZone = 'UTC'", eb)) != ERR_OK ||
+        (rc = duck_exec(c, sql.data, eb)) != ERR_OK ||
         (rc = duck_exec(c, "SET GLOBAL enable_external_access = false", eb)) != ERR_OK ||
         (rc = duck_exec(c, "SET GLOBAL lock_configuration = true", eb)) != ERR_OK)
         errbuf_prefix(eb, "sandbox the query instance");
@@ -199,6 +206,7 @@ enum err duck_open(const struct duck_opts *o, struct duck **out, struct errbuf *
                           o->data_dir);
     d = xcalloc(1, sizeof(*d));
     pthread_mutex_init(&d->pool_mu, NULL);
+    pthread_mutex_init(&d->scan_mu, NULL);
     d->data_dir = xstrdup(o->data_dir);
     if ((rc = open_writer(d, eb)) != ERR_OK)
         goto fail_free;
@@ -224,6 +232,8 @@ void duck_close(struct duck *d)
     if (d->qdb)
         duckdb_close(&d->qdb);
     pthread_mutex_destroy(&d->pool_mu);
+    pthread_mutex_destroy(&d->scan_mu);
+    free(d->scans);
     free(d->data_dir);
     free(d);
 }
@@ -401,6 +411,58 @@ static void cancel_unbind(struct duck_cancel *c, duckdb_connection conn)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Result columns whose type the chunk API does not expose (DUCK_T_OTHER: DECIMAL,
+ * HUGEINT, UUID, INTERVAL, lists, structs, ...) are cast to VARCHAR, so every
+ * value reaches the encoders as DuckDB prints it. Positional references (#n) keep
+ * duplicate column names working; the original names are kept as aliases. */
+static enum err cast_other_columns(duckdb_connection conn, const char *sql,
+                                   duckdb_prepared_statement *st, struct errbuf *eb)
+{
+    idx_t n = duckdb_prepared_statement_column_count(*st);
+    duckdb_prepared_statement st2 = NULL;
+    struct buf w;
+    size_t len = strlen(sql);
+    bool any = false;
+    enum err rc = ERR_OK;
+
+    if (duckdb_prepared_statement_type(*st) != DUCKDB_STATEMENT_TYPE_SELECT)
+        return ERR_OK;
+    for (idx_t i = 0; i < n && !any; i++)
+        any = map_type(duckdb_prepared_statement_column_type(*st, i)) == DUCK_T_OTHER;
+    if (!any)
+        return ERR_OK;
+    while (len > 0 && (sql[len - 1] == ';' || sql[len - 1] == ' ' || sql[len - 1] == '\n' ||
+                       sql[len - 1] == '\t' || sql[len - 1] == '\r'))
+        len--;
+    buf_init(&w, 0);
+    buf_append_str(&w, "SELECT ");
+    for (idx_t i = 0; i < n; i++) {
+        const char *name = duckdb_prepared_statement_column_name(*st, i);
+        bool other = map_type(duckdb_prepared_statement_column_type(*st, i)) == DUCK_T_OTHER;
+        if (i)
+            buf_append_str(&w, ", ");
+        if (other)
+            buf_printf(&w, "CAST(#%llu AS VARCHAR) AS ", (unsigned long long)i + 1);
+        else
+            buf_printf(&w, "#%llu AS ", (unsigned long long)i + 1);
+        duck_sql_ident(&w, name ? name : "");
+        duckdb_free((void *)name);
+    }
+    buf_append_str(&w, " FROM (\n");
+    buf_append(&w, sql, len);
+    buf_append_str(&w, "\n)");
+    if (duckdb_prepare(conn, w.data, &st2) != DuckDBSuccess) {
+        const char *m = duckdb_prepare_error(st2);
+        rc = errbuf_set(eb, ERR_DB, "%s", m ? m : "cannot prepare statement");
+        duckdb_destroy_prepare(&st2);
+    } else {
+        duckdb_destroy_prepare(st);
+        *st = st2;
+    }
+    buf_release(&w);
+    return rc;
+}
+
 enum err duck_query_exec(struct duck *d, const char *sql, struct duck_result **out,
                          struct errbuf *eb)
 {
@@ -409,6 +471,13 @@ enum err duck_query_exec(struct duck *d, const char *sql, struct duck_result **o
 
 enum err duck_query_exec_ex(struct duck *d, const char *sql, struct duck_cancel *c,
                             struct duck_result **out, struct errbuf *eb)
+{
+    return duck_query_exec_setup(d, NULL, 0, sql, c, out, eb);
+}
+
+enum err duck_query_exec_setup(struct duck *d, const char *const *setup, size_t nsetup,
+                               const char *sql, struct duck_cancel *c,
+                               struct duck_result **out, struct errbuf *eb)
 {
     duckdb_connection conn = NULL;
     duckdb_prepared_statement st = NULL;
@@ -422,6 +491,14 @@ enum err duck_query_exec_ex(struct duck *d, const char *sql, struct duck_cancel 
     if (!cancel_bind(c, conn)) {
         rc = errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
         goto fail_disconnect;
+    }
+    /* Internal statements (CREATE TEMP VIEW ...) live only on this connection. */
+    for (size_t i = 0; i < nsetup; i++) {
+        if ((rc = duck_exec(conn, setup[i], eb)) != ERR_OK) {
+            if (is_cancelled(c))
+                rc = errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
+            goto fail_unbind;
+        }
     }
     if (duckdb_prepare(conn, sql, &st) != DuckDBSuccess) {
         const char *m = duckdb_prepare_error(st);
@@ -437,6 +514,8 @@ enum err duck_query_exec_ex(struct duck *d, const char *sql, struct duck_cancel 
                         (int)stype);
         goto fail_unbind;
     }
+    if ((rc = cast_other_columns(conn, sql, &st, eb)) != ERR_OK)
+        goto fail_unbind;
     if (duckdb_pending_prepared_streaming(st, &pend) != DuckDBSuccess) {
         const char *m = duckdb_pending_error(pend);
         rc = errbuf_set(eb, ERR_DB, "%s", m ? m : "cannot start statement");
@@ -583,4 +662,49 @@ const char *duck_chunk_str(const struct duck_chunk *c, size_t col, size_t row, s
     s = (duckdb_string_t *)c->data[col] + row;
     *len = duckdb_string_t_length(*s);
     return duckdb_string_t_data(s);
+}
+
+enum err duck_query_text(struct duck *d, const char *sql, const char *arg, char **out,
+                         struct errbuf *eb)
+{
+    duckdb_connection conn = NULL;
+    duckdb_prepared_statement st = NULL;
+    duckdb_result res;
+    enum err rc = ERR_OK;
+    char *v;
+
+    if (duckdb_connect(d->qdb, &conn) != DuckDBSuccess)
+        return errbuf_set(eb, ERR_DB, "duckdb: connect to query instance");
+    if (duckdb_prepare(conn, sql, &st) != DuckDBSuccess) {
+        const char *m = duckdb_prepare_error(st);
+        rc = errbuf_set(eb, ERR_DB, "%s", m ? m : "cannot prepare statement");
+        goto out_prep;
+    }
+    if (duckdb_prepared_statement_type(st) != DUCKDB_STATEMENT_TYPE_SELECT) {
+        rc = errbuf_set(eb, ERR_PERM, "only SELECT statements are allowed");
+        goto out_prep;
+    }
+    if (arg && duckdb_bind_varchar(st, 1, arg) != DuckDBSuccess) {
+        rc = errbuf_set(eb, ERR_DB, "duckdb: cannot bind the argument");
+        goto out_prep;
+    }
+    if (duckdb_execute_prepared(st, &res) != DuckDBSuccess) {
+        const char *m = duckdb_result_error(&res);
+        rc = errbuf_set(eb, ERR_DB, "%s", m ? m : "statement failed");
+        duckdb_destroy_result(&res);
+        goto out_prep;
+    }
+    if (duckdb_row_count(&res) < 1 || duckdb_column_count(&res) < 1 ||
+        duckdb_value_is_null(&res, 0, 0)) {
+        *out = NULL;
+    } else {
+        v = duckdb_value_varchar(&res, 0, 0);
+        *out = xstrdup(v ? v : "");
+        duckdb_free(v);
+    }
+    duckdb_destroy_result(&res);
+out_prep:
+    duckdb_destroy_prepare(&st);
+    duckdb_disconnect(&conn);
+    return rc;
 }

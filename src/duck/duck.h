@@ -34,6 +34,8 @@ struct duck_opts {
     const char *data_dir;        /* required: the only directory (tree) query SQL may read */
     const char *temp_dir;        /* query spill directory; NULL = DuckDB default */
     uint64_t memory_limit_bytes; /* query instance cap; 0 = DuckDB default (80% RAM) */
+    const char *memory_limit;    /* same in DuckDB syntax ("4GB"); overrides the bytes
+                                    when non-empty */
     unsigned query_threads;      /* query instance threads; 0 = DuckDB default (cores) */
 };
 
@@ -145,6 +147,27 @@ void duck_cancel_free(struct duck_cancel *c); /* accepts NULL; no query may use 
  * ERR_TIMEOUT until duck_cancel_reset(). Thread: any thread. */
 void duck_query_cancel(struct duck_cancel *c);
 void duck_cancel_reset(struct duck_cancel *c);
+
+/* Same, after running the internal statements setup[0..nsetup) (any statement type,
+ * e.g. CREATE TEMP VIEW) on the query's own fresh connection: temp objects they
+ * create are visible to sql only. Never pass user text in setup. */
+enum err duck_query_exec_setup(struct duck *d, const char *const *setup, size_t nsetup,
+                               const char *sql, struct duck_cancel *c,
+                               struct duck_result **out, struct errbuf *eb);
+
+/* Run one SELECT on the query instance with $1 bound to arg (VARCHAR; NULL = no
+ * parameter) and return its first value as text in *out (a new string, free();
+ * NULL for a SQL NULL or an empty result). For small internal questions such as
+ * json_serialize_sql($1). ERR_PERM: not a SELECT; ERR_DB: DuckDB's message. */
+enum err duck_query_text(struct duck *d, const char *sql, const char *arg, char **out,
+                         struct errbuf *eb);
+
+/* Expose batch b (borrowed: the caller keeps it alive and unchanged) to SQL on the
+ * query instance as the table function arc_batch_scan(<id>): `time` TIMESTAMP first,
+ * then b's columns with their types. Valid until duck_scan_remove(id), which the
+ * caller may call only after every result reading it has been freed. */
+uint64_t duck_scan_add(struct duck *d, const struct batch *b);
+void duck_scan_remove(struct duck *d, uint64_t id);
 
 size_t duck_result_ncols(const struct duck_result *r);
 /* Column name; borrowed, valid until duck_result_free. col < ncols. */

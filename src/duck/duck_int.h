@@ -10,6 +10,11 @@
 #include "core/buf.h"
 #include "duck/duck.h"
 
+struct duck_scan_slot {
+    uint64_t id;
+    const struct batch *b; /* borrowed from the registering caller */
+};
+
 struct duck {
     duckdb_database wdb;         /* writer instance: private, full file access, threads=1 */
     duckdb_database qdb;         /* query instance: sandboxed, configuration locked */
@@ -17,12 +22,39 @@ struct duck {
     duckdb_connection *pool;     /* idle writer connections (LIFO) */
     size_t npool, pool_cap;      /* idle count, slots allocated */
     char *data_dir;              /* owned copy of duck_opts.data_dir */
+    pthread_mutex_t scan_mu;     /* guards the scan registry below */
+    struct duck_scan_slot *scans; /* batches exposed to the query instance by id */
+    size_t nscans, scans_cap;
+    uint64_t next_scan_id;       /* ids are never reused */
 };
 
 /* Take an idle writer connection, or open a new one. ERR_DB on failure. */
 enum err duck_writer_conn_get(struct duck *d, duckdb_connection *out, struct errbuf *eb);
 /* Return a writer connection to the pool (the caller's statement has finished). */
 void duck_writer_conn_put(struct duck *d, duckdb_connection c);
+
+/* One batch handed to DuckDB as a table (duck_parquet.c): the Parquet writer's COPY
+ * source on the writer instance, and a buffered-rows scan on the query instance. */
+struct pq_job {
+    uint64_t magic;            /* PQ_MAGIC while the job is live (writer side) */
+    const struct batch *b;     /* borrowed */
+    const uint32_t *rows;      /* row order, or NULL = 0..n-1 */
+    size_t n;                  /* rows to emit */
+    bool str_per_value;        /* copy strings one by one (benchmark knob) */
+    duckdb_vector dict;        /* VARCHAR vector: dictionary ids 0..ndict-1, then NULL */
+    uint32_t null_id;          /* index of the NULL entry in dict */
+};
+
+/* DuckDB type of a batch column type. */
+duckdb_type duck_batch_col_type(enum batch_type t);
+/* Build j->dict (once) if any column holds strings; the caller destroys it. */
+void duck_job_build_dict(struct pq_job *j);
+/* Fill output rows [start, start+count) of the job into out (count <= vector size);
+ * column 0 is time, then the batch's columns in order. */
+void duck_job_fill_chunk(struct pq_job *j, duckdb_data_chunk out, size_t start, size_t count);
+
+/* Register arc_batch_scan() on the query instance (duck_scan.c; once, at open). */
+enum err duck_scan_register(struct duck *d, duckdb_connection c, struct errbuf *eb);
 
 /* Register arc_batch_scan() on the writer instance (once, at open). */
 enum err duck_parquet_register(struct duck *d, duckdb_connection c, struct errbuf *eb);

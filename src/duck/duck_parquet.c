@@ -35,21 +35,11 @@
 #define PQ_MAGIC 0x6172635f62617463ULL /* "arc_batc" */
 #define PQ_SQL_MAX (1 << 20)           /* COPY text: path + metadata, server-made */
 
-struct pq_job {
-    uint64_t magic;            /* PQ_MAGIC while the job is live */
-    const struct batch *b;     /* borrowed */
-    const uint32_t *rows;      /* row order, or NULL = 0..n-1 */
-    size_t n;                  /* rows to write */
-    bool str_per_value;        /* copy strings one by one (benchmark knob) */
-    duckdb_vector dict;        /* VARCHAR vector: dictionary ids 0..ndict-1, then NULL */
-    uint32_t null_id;          /* index of the NULL entry in dict */
-};
-
 struct pq_scan_state {
     size_t pos; /* next output row */
 };
 
-static duckdb_type col_duck_type(enum batch_type t)
+duckdb_type duck_batch_col_type(enum batch_type t)
 {
     switch (t) {
     case BATCH_F64: return DUCKDB_TYPE_DOUBLE;
@@ -62,7 +52,7 @@ static duckdb_type col_duck_type(enum batch_type t)
 }
 
 /* Build the dictionary vector (once per file) if any column holds strings. */
-static void job_build_dict(struct pq_job *j)
+void duck_job_build_dict(struct pq_job *j)
 {
     const struct batch *b = j->b;
     duckdb_logical_type vt;
@@ -155,7 +145,7 @@ static void fill_str(struct pq_job *j, const struct batch_col *c, duckdb_vector 
 }
 
 /* Fill output rows [start, start+count) of the job into chunk (count <= vector size). */
-static void fill_chunk(struct pq_job *j, duckdb_data_chunk out, size_t start, size_t count)
+void duck_job_fill_chunk(struct pq_job *j, duckdb_data_chunk out, size_t start, size_t count)
 {
     const struct batch *b = j->b;
     const uint32_t *rows = j->rows;
@@ -207,7 +197,7 @@ static void scan_bind(duckdb_bind_info info)
     duckdb_bind_add_result_column(info, "time", t);
     duckdb_destroy_logical_type(&t);
     for (size_t i = 0; i < j->b->ncols; i++) {
-        t = duckdb_create_logical_type(col_duck_type(j->b->cols[i].type));
+        t = duckdb_create_logical_type(duck_batch_col_type(j->b->cols[i].type));
         duckdb_bind_add_result_column(info, j->b->cols[i].name, t);
         duckdb_destroy_logical_type(&t);
     }
@@ -233,7 +223,7 @@ static void scan_func(duckdb_function_info info, duckdb_data_chunk out)
         duckdb_data_chunk_set_size(out, 0);
         return;
     }
-    fill_chunk(j, out, st->pos, count);
+    duck_job_fill_chunk(j, out, st->pos, count);
     st->pos += count;
 }
 
@@ -333,7 +323,7 @@ static enum err write_via_appender(duckdb_connection c, struct pq_job *j, const 
     types = xcalloc(b->ncols + 1, sizeof(*types));
     types[0] = duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP);
     for (size_t i = 0; i < b->ncols; i++)
-        types[i + 1] = duckdb_create_logical_type(col_duck_type(b->cols[i].type));
+        types[i + 1] = duckdb_create_logical_type(duck_batch_col_type(b->cols[i].type));
     ch = duckdb_create_data_chunk(types, b->ncols + 1);
     for (size_t i = 0; i <= b->ncols; i++)
         duckdb_destroy_logical_type(&types[i]);
@@ -341,7 +331,7 @@ static enum err write_via_appender(duckdb_connection c, struct pq_job *j, const 
     for (size_t pos = 0; pos < j->n && rc == ERR_OK;) {
         size_t count = j->n - pos < duckdb_vector_size() ? j->n - pos : duckdb_vector_size();
         duckdb_data_chunk_reset(ch);
-        fill_chunk(j, ch, pos, count);
+        duck_job_fill_chunk(j, ch, pos, count);
         if (duckdb_append_data_chunk(app, ch) != DuckDBSuccess)
             rc = errbuf_set(eb, ERR_DB, "duckdb: append: %s", duckdb_appender_error(app));
         pos += count;
@@ -389,7 +379,7 @@ enum err duck_write_parquet(struct duck *d, const struct batch *b, const uint32_
     }
     for (size_t i = 0; i < b->ncols; i++) {
         const struct batch_col *col = &b->cols[i];
-        if (col_duck_type(col->type) == DUCKDB_TYPE_INVALID || !col->name)
+        if (duck_batch_col_type(col->type) == DUCKDB_TYPE_INVALID || !col->name)
             return errbuf_set(eb, ERR_INVAL, "parquet: column %zu has an invalid type", i);
         if (strcasecmp(col->name, "time") == 0)
             return errbuf_set(eb, ERR_INVAL, "parquet: column name 'time' is reserved");
@@ -400,7 +390,7 @@ enum err duck_write_parquet(struct duck *d, const struct batch *b, const uint32_
     j.str_per_value = o->strings_per_value;
     if ((rc = duck_writer_conn_get(d, &c, eb)) != ERR_OK)
         return rc;
-    job_build_dict(&j);
+    duck_job_build_dict(&j);
 
     buf_init(&sql, PQ_SQL_MAX);
     if (o->method == DUCK_PQ_APPENDER) {

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buffer/buffer.h"
 #include "catalog/catalog.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -189,7 +190,7 @@ struct pending {
 };
 
 enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
-                             struct errbuf *eb)
+                             struct bufmgr_commit *cm, struct errbuf *eb)
 {
     struct storage *st = ctx;
     uint32_t *perm;
@@ -298,6 +299,7 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
         cols[i].type = batch_type_sql(b->cols[i].type);
         cols[i].is_tag = b->cols[i].is_tag;
     }
+    bufmgr_commit_lock(cm); /* from here until the buffer drops b, queries wait */
     rc = catalog_files_add(st->catalog, db, b->measurement, files, npend, cols, b->ncols, eb);
     if (rc)
         goto fail;

@@ -43,9 +43,10 @@ struct storage_opts {
 enum err storage_open(const struct storage_opts *o, struct storage **out, struct errbuf *eb);
 void storage_close(struct storage *st);
 
+struct bufmgr_commit;
 /* The flush sink (matches bufmgr_sink_fn with ctx = struct storage *). */
 enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
-                             struct errbuf *eb);
+                             struct bufmgr_commit *cm, struct errbuf *eb);
 
 /* Absolute local path a query engine can read for key (local backend: under the
  * root). Writes into out; ERR_LIMIT if it does not fit. */

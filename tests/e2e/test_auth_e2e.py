@@ -410,8 +410,6 @@ def test_cli_token_used_by_running_server(arc_factory):
     t = r.json()["token_info"]
     assert (t["name"], t["permissions"], t["databases"]) == ("offline", ["read", "write"],
                                                             ["a", "b"])
-    assert err(srv.get("/api/v1/auth/verify", token=tok, headers={"x-arc-database": "c"})) == \
-        (403, {"success": False, "error": "Permission denied: token may not access database 'c'"})
 
     # offline delete takes effect within the cache TTL too
     p = run_arc(["token", "delete", "offline", "--data-dir", str(srv.data_dir)])

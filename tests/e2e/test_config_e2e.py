@@ -97,16 +97,22 @@ def test_host_must_be_an_address(tmp_path):
     assert "server.host: 'not-an-ip' is not an IPv4 address" in p.stderr
 
 
-def test_port_in_use_fails(arc_factory, tmp_path):
+def test_port_in_use_fails(arc_factory):
     """A second server on a port that is already taken must fail, not share it."""
     port = free_port()
     first = arc_factory(port=port)
     assert first.port == port
-    p = serve_fails(["--no-config", "--host", "127.0.0.1", "--port", str(port),
-                     "--data-dir", str(tmp_path / "second")],
-                    env={"ARC_AUTH_BOOTSTRAP_TOKEN": "t" * 20})
-    assert p.returncode == 1
-    assert "cannot listen on 127.0.0.1:%d" % port in p.stderr
+    second = arc_factory(port=port, start=False)
+    second.start(wait=False)
+    deadline = time.monotonic() + slow(20)
+    while second.running and 'msg="arc ready"' not in second.log:
+        assert time.monotonic() < deadline, second.log
+        time.sleep(0.05)
+    if second.running:
+        pytest.fail("a second server started on port %d, which the first one holds:\n%s"
+                    % (port, second.log))
+    assert second.proc.returncode == 1, second.log
+    assert "cannot listen on 127.0.0.1:%d" % port in second.log
 
 
 # ----------------------------------------------------------------- precedence

@@ -372,9 +372,9 @@ def test_chunked_body_over_cap_is_413(capped):
 
 
 def test_body_just_under_cap_is_read(capped):
-    # a valid JSON object padded with spaces to just under 1 MiB reaches the handler
+    # a valid JSON object padded with spaces to exactly the cap reaches the handler
     body = json.dumps({"name": "padded"}).encode()
-    body = body[:-1] + b" " * (MiB - len(body) - 1) + b"}"
+    body = body[:-1] + b" " * (MiB - len(body)) + b"}"
     assert len(body) == MiB
     r = capped.post(TOKENS, data=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 201, r.text

@@ -1,0 +1,113 @@
+/* encode_int.h - private to src/query/encode*.c: the encoder object, the output
+ * staging buffer, and the text formatters JSON, NDJSON and CSV share.
+ *
+ * Output path: every format appends to e->out, which is either the sink's own
+ * buffer (enc_sink_buf: no copy) or e->stage, flushed to the sink's write
+ * callback whenever it cannot take the next value. Hot loops call enc_need(e, n)
+ * once per value with an upper bound on its size, then write through a raw
+ * pointer and advance e->out->len themselves. */
+#ifndef QUERY_ENCODE_INT_H
+#define QUERY_ENCODE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "query/encode.h"
+
+struct enc_ops {
+    enum err (*begin)(struct encoder *e, struct errbuf *eb);
+    enum err (*chunk)(struct encoder *e, const struct duck_chunk *c, size_t nrows,
+                      struct errbuf *eb);
+    enum err (*end)(struct encoder *e, const struct enc_summary *s, struct errbuf *eb);
+    void (*release)(struct encoder *e); /* frees e->priv; may be NULL */
+};
+
+struct enc_col {
+    char *name;          /* NUL-terminated copy of the column name */
+    size_t name_len;     /* strlen(name) */
+    enum duck_type type; /* column type */
+    int64_t day;         /* day (since epoch) whose "YYYY-MM-DDT" is in day_str; INT64_MIN = none */
+    char day_str[24];    /* cached date prefix of timestamps: rows share days */
+    uint8_t day_len;     /* bytes used in day_str */
+};
+
+struct encoder {
+    enum enc_format fmt;      /* the format */
+    const struct enc_ops *ops; /* format callbacks */
+    struct enc_sink sink;     /* where bytes go */
+    struct buf stage;         /* staging buffer for write-callback sinks */
+    struct buf *out;          /* &stage, or sink.direct */
+    size_t ncols;             /* columns in the result */
+    struct enc_col *cols;     /* ncols entries */
+    struct enc_opts opts;     /* defaults filled in */
+    uint64_t rows;            /* rows encoded so far */
+    uint64_t unsupported;     /* non-NULL DUCK_T_OTHER values written as null */
+    uint64_t bytes_flushed;   /* bytes handed to the write callback */
+    bool begun, ended, failed; /* call-order state; failed = a call returned an error */
+    void *priv;               /* format state (arrow columns, msgpack columns, ...) */
+};
+
+extern const struct enc_ops enc_json_ops, enc_ndjson_ops, enc_csv_ops, enc_arrow_ops,
+    enc_msgpack_ops;
+
+/* Make room for n more bytes in e->out, flushing the stage first when it is
+ * non-empty and too full. ERR_LIMIT (a direct sink's cap) or the sink's error. */
+enum err enc_grow(struct encoder *e, size_t n, struct errbuf *eb);
+
+static inline enum err enc_need(struct encoder *e, size_t n, struct errbuf *eb)
+{
+    struct buf *b = e->out;
+
+    if (b->data && b->cap - b->len >= n)
+        return ERR_OK;
+    return enc_grow(e, n, eb);
+}
+
+/* Append n bytes (enc_need + memcpy). */
+enum err enc_put(struct encoder *e, const void *p, size_t n, struct errbuf *eb);
+
+/* Hand everything staged to the write callback (no-op for a direct sink). */
+enum err enc_flush(struct encoder *e, struct errbuf *eb);
+
+/* ---- text formatting; each writes at p and returns the new end ---- */
+
+#define ENC_NUM_MAX 24 /* longest integer: "-9223372036854775808" is 20 */
+#define ENC_TS_MAX 40  /* longest timestamp text (expanded years, 9 fraction digits) */
+
+char *enc_fmt_u64(char *p, uint64_t v);
+char *enc_fmt_i64(char *p, int64_t v);
+
+/* Timestamp of column type t (TIMESTAMP[_TZ|_S|_MS|_NS]) as RFC 3339 UTC with
+ * exactly 6 fraction digits and 'Z' ("2026-08-22T14:00:00.123456Z"); nanoseconds
+ * are truncated toward the past. DuckDB's infinities print "infinity" and
+ * "-infinity"; years outside 0..9999 print with a sign ("+10000-01-01T...",
+ * "-0001-..."). col caches the date part. At most ENC_TS_MAX bytes. */
+char *enc_fmt_ts(struct enc_col *col, char *p, int64_t v);
+/* DATE (days since epoch) as "YYYY-MM-DD" (or "infinity"/"-infinity"). */
+char *enc_fmt_date(char *p, int32_t days);
+/* TIME (µs since midnight) as "HH:MM:SS.ffffff". */
+char *enc_fmt_time(char *p, int64_t us);
+
+/* Split a timestamp of type t into seconds and nanoseconds (0..999999999),
+ * flooring. false for DuckDB's +-infinity values (*secs = +1/-1 says which). */
+bool enc_ts_split(enum duck_type t, int64_t v, int64_t *secs, uint32_t *nanos);
+
+/* true if s[0..n) needs no JSON escaping (printable ASCII without '"' and '\\'). */
+bool enc_is_plain_json(const char *s, size_t n);
+
+/* Append s as a JSON string literal (quotes included); fast path for plain ASCII,
+ * buf_append_json_str semantics otherwise (invalid UTF-8 becomes U+FFFD). */
+enum err enc_json_str(struct encoder *e, const char *s, size_t n, struct errbuf *eb);
+
+/* BLOB bytes as text the way DuckDB casts BLOB to VARCHAR: printable ASCII as is
+ * (except '\\'), every other byte as \xHH. Writes at p (room: 4 * n). */
+char *enc_fmt_blob(char *p, const unsigned char *s, size_t n);
+
+/* true if bit row of validity bitmap v is set (v == NULL: all valid). */
+static inline bool enc_valid(const uint64_t *v, size_t row)
+{
+    return !v || (v[row >> 6] >> (row & 63)) & 1;
+}
+
+#endif
