@@ -21,6 +21,7 @@ struct bufmgr;
 struct storage;
 struct wal;
 struct query_engine;
+struct ingest_pipeline;
 
 struct app {
     const struct config *cfg;     /* merged configuration (defaults < file < env < flags) */
@@ -32,6 +33,7 @@ struct app {
     struct bufmgr *buffers;       /* per (db, measurement) buffers */
     struct storage *storage;      /* local or s3 backend */
     struct wal *wal;              /* NULL when the WAL is off */
+    struct ingest_pipeline *pipeline; /* decode -> WAL -> buffers */
     struct query_engine *query;
     int64_t start_us;             /* wall clock at start, µs */
     _Atomic bool ready;           /* start-up recovery finished: /ready answers 200 */

@@ -32,6 +32,8 @@
 #include "duck/duck.h"
 #include "http/http.h"
 #include "http/routes.h"
+#include "query/query.h"
+#include "ingest/pipeline.h"
 #include "storage/storage.h"
 
 #include <openssl/rand.h>
@@ -137,6 +139,22 @@ static enum err parse_flags(int argc, char **argv, struct cli *cli, struct confi
     return ERR_OK;
 }
 
+/* Make a relative path absolute against the working directory (DuckDB's
+ * sandbox and the storage layer compare absolute paths). */
+static void absolutize(char **path)
+{
+    char cwd[4096], *abs;
+    size_t n;
+
+    if (!*path || !**path || **path == '/' || !getcwd(cwd, sizeof(cwd)))
+        return;
+    n = strlen(cwd) + strlen(*path) + 2;
+    abs = xmalloc(n);
+    snprintf(abs, n, "%s/%s", cwd, (*path)[0] == '.' && (*path)[1] == '/' ? *path + 2 : *path);
+    free(*path);
+    *path = abs;
+}
+
 /* defaults < file < env < flags, then derived values. */
 static enum err load_config(int argc, char **argv, bool strict, struct cli *cli, struct config *c,
                             struct errbuf *eb)
@@ -158,7 +176,15 @@ static enum err load_config(int argc, char **argv, bool strict, struct cli *cli,
     rc = parse_flags(argc, argv, cli, c, strict, eb);
     if (rc)
         return rc;
-    return config_finalize(c, 0, eb);
+    rc = config_finalize(c, 0, eb);
+    if (rc)
+        return rc;
+    absolutize(&c->server.data_dir);
+    absolutize(&c->storage.local.path);
+    absolutize(&c->storage.cache_dir);
+    absolutize(&c->query.temp_dir);
+    absolutize(&c->wal.dir);
+    return ERR_OK;
 }
 
 static enum err mkdir_p(const char *path, struct errbuf *eb)
@@ -311,6 +337,7 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
     dopt.data_dir = cfg->storage.local.path;
     dopt.temp_dir = cfg->query.temp_dir;
     dopt.query_threads = (unsigned)cfg->query.threads;
+    dopt.memory_limit = cfg->query.memory_limit;
     rc = duck_open(&dopt, &app->duck, eb);
     if (rc)
         return rc;
@@ -349,7 +376,22 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
     bo.sink_ctx = app->storage;
     bo.metrics = app->metrics;
     app->buffers = bufmgr_new(&bo);
-    return load_schemas(app, eb);
+    {
+        struct query_engine_opts qo = {
+            .duck = app->duck, .catalog = app->catalog, .buffers = app->buffers,
+            .storage = app->storage, .metrics = app->metrics,
+            .timeout_ms = cfg->query.timeout_seconds * 1000,
+            .max_concurrent = (unsigned)cfg->query.max_concurrent,
+            .max_sql_bytes = (size_t)cfg->query.max_sql_kb * 1024};
+        rc = query_engine_new(&qo, &app->query, eb);
+        if (rc)
+            return rc;
+    }
+    rc = load_schemas(app, eb);
+    if (rc)
+        return rc;
+    app->pipeline = ingest_pipeline_new(app->buffers, app->wal, app->catalog, app->metrics);
+    return ERR_OK;
 }
 
 static unsigned ncpu(void)
@@ -462,6 +504,7 @@ static int cmd_serve(int argc, char **argv)
     ho.max_body_bytes = (size_t)cfg.server.max_payload_mb << 20;
     ho.max_decompressed_bytes = (size_t)cfg.server.max_decompressed_mb << 20;
     ho.idle_timeout_s = (unsigned)cfg.server.idle_timeout_seconds;
+    ho.header_timeout_s = (unsigned)cfg.server.header_timeout_seconds;
     ho.max_connections = (unsigned)cfg.server.max_connections;
     ho.cors_origins = cfg.server.cors_origins;
     ho.access_log = cfg.server.access_log;
@@ -471,6 +514,7 @@ static int cmd_serve(int argc, char **argv)
     routes_core_register(app.http);
     routes_auth_register(app.http);
     routes_write_register(app.http);
+    routes_query_register(app.http);
     if (http_server_start(app.http, &eb) != ERR_OK) {
         log_error("cannot start HTTP server", "error=\"%s\"", eb.msg);
         goto out;
@@ -518,6 +562,8 @@ static int cmd_serve(int argc, char **argv)
 
 out:
     http_server_free(app.http);
+    ingest_pipeline_free(app.pipeline);
+    query_engine_free(app.query);
     bufmgr_free(app.buffers);
     storage_close(app.storage);
     duck_close(app.duck);
@@ -557,6 +603,13 @@ static int cmd_token(int argc, char **argv)
         rest[n++] = argv[i];
     }
     errbuf_init(&eb);
+    for (i = 1; i < n; i++)
+        if (!strcmp(rest[i], "--help") || !strcmp(rest[i], "-h")) {
+            /* help needs no data directory: do not create one */
+            rc = auth_cli_main(n, rest, "");
+            free(rest);
+            return rc;
+        }
     if (load_config(argc, argv, false, &cli, &cfg, &eb) != ERR_OK) {
         fprintf(stderr, "arc: %s\n", eb.msg);
         free(rest);

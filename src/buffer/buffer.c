@@ -39,6 +39,7 @@ struct flushitem {
     struct batch *b;
     size_t bytes;          /* budget charged for b */
     bool queued;           /* a flush job for it is queued or running */
+    uint64_t lsn_lo, lsn_hi; /* WAL range of its rows (0 = none) */
     int64_t retry_at_ns;   /* after a failure: earliest retry (monotonic) */
     unsigned failures;
 };
@@ -59,6 +60,7 @@ struct mbuf {
     struct batch *active;       /* NULL when empty */
     size_t active_bytes;        /* budget charged for active */
     int64_t active_since_ns;    /* monotonic time of the first row in active */
+    uint64_t active_lo, active_hi; /* WAL range of the active rows (0 = none) */
     struct flushitem *flushing; /* oldest first */
     struct schema_col *schema;  /* every column ever seen, with its current type */
     size_t nschema, schema_cap;
@@ -333,7 +335,14 @@ struct flushjob {
 struct bufmgr_commit {
     struct mbuf *x;
     bool locked; /* commit_lock held for writing */
+    uint64_t lo, hi;
 };
+
+void bufmgr_commit_lsn(const struct bufmgr_commit *cm, uint64_t *lo, uint64_t *hi)
+{
+    *lo = cm->lo;
+    *hi = cm->hi;
+}
 
 void bufmgr_commit_lock(struct bufmgr_commit *cm)
 {
@@ -352,7 +361,7 @@ static void flush_job(void *arg)
     struct errbuf eb;
     enum err rc;
     size_t rows = it->b->nrows;
-    struct bufmgr_commit cm = {x, false};
+    struct bufmgr_commit cm = {x, false, it->lsn_lo, it->lsn_hi};
 
     free(j);
     errbuf_init(&eb);
@@ -427,8 +436,11 @@ static void rotate(struct mbuf *x)
     it = xcalloc(1, sizeof(*it));
     it->b = x->active;
     it->bytes = x->active_bytes;
+    it->lsn_lo = x->active_lo;
+    it->lsn_hi = x->active_hi;
     x->active = NULL;
     x->active_bytes = 0;
+    x->active_lo = x->active_hi = 0;
     for (pp = &x->flushing; *pp; pp = &(*pp)->next)
         ;
     *pp = it;
@@ -445,28 +457,12 @@ static int cmp_ptr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches, size_t n,
-                       struct errbuf *eb)
+/* Lock the mbufs of batches in address order (no deadlock between requests). */
+static size_t lock_all(struct bufmgr *bm, const char *db, struct batch *const *batches, size_t n,
+                       struct mbuf **xs, struct mbuf **locked)
 {
-    struct mbuf *xs[MAX_TOUCHED], *locked[MAX_TOUCHED];
-    size_t i, j, nlocked = 0, incoming = 0, rows = 0;
-    enum err rc = ERR_OK;
+    size_t i, nlocked = 0;
 
-    if (n > MAX_TOUCHED)
-        return errbuf_set(eb, ERR_LIMIT, "a request may write at most %d measurements",
-                          MAX_TOUCHED);
-    for (i = 0; i < n; i++) {
-        incoming += batch_bytes(batches[i]);
-        rows += batches[i]->nrows;
-    }
-    if (atomic_load(&bm->bytes) + incoming > bm->o.budget_bytes) {
-        atomic_fetch_add(&bm->rejected_busy, 1);
-        if (bm->m_busy)
-            metric_add(bm->m_busy, 1);
-        return errbuf_set(eb, ERR_BUSY,
-                          "ingest buffers full (%zu of %zu bytes in use): retry later",
-                          atomic_load(&bm->bytes), bm->o.budget_bytes);
-    }
     for (i = 0; i < n; i++)
         xs[i] = locked[i] = get_mbuf(bm, db, batches[i]->measurement);
     qsort(locked, n, sizeof(locked[0]), cmp_ptr);
@@ -475,9 +471,120 @@ enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches
             locked[nlocked++] = locked[i];
     for (i = 0; i < nlocked; i++)
         pthread_mutex_lock(&locked[i]->lock);
+    return nlocked;
+}
 
+/* Upper bound of the bytes appending src to x adds: src itself (its vectors and
+ * dictionary are copied or handed over) plus, if x's active batch must grow, its
+ * current size (vectors grow by doubling). x locked. */
+static size_t append_cost(const struct mbuf *x, const struct batch *src)
+{
+    size_t cost = batch_bytes(src);
+
+    if (x->active && x->active->nrows + src->nrows > x->active->cap)
+        cost += x->active_bytes;
+    return cost;
+}
+
+/* Reserve `cost` bytes of the budget atomically; false if it does not fit. */
+static bool budget_reserve(struct bufmgr *bm, size_t cost)
+{
+    size_t cur = atomic_load(&bm->bytes);
+
+    do {
+        if (cur + cost > bm->o.budget_bytes)
+            return false;
+    } while (!atomic_compare_exchange_weak(&bm->bytes, &cur, cur + cost));
+    return true;
+}
+
+static enum err budget_full(struct bufmgr *bm, size_t cost, struct errbuf *eb)
+{
+    atomic_fetch_add(&bm->rejected_busy, 1);
+    if (bm->m_busy)
+        metric_add(bm->m_busy, 1);
+    return errbuf_set(eb, ERR_BUSY,
+                      "ingest buffers full (%zu of %zu bytes in use, this write needs up to "
+                      "%zu): retry later",
+                      atomic_load(&bm->bytes), bm->o.budget_bytes, cost);
+}
+
+enum err bufmgr_check(struct bufmgr *bm, const char *db, struct batch *const *batches, size_t n,
+                      struct errbuf *eb)
+{
+    struct mbuf *xs[MAX_TOUCHED], *locked[MAX_TOUCHED];
+    size_t i, nlocked;
+    enum err rc;
+
+    if (n > MAX_TOUCHED)
+        return errbuf_set(eb, ERR_LIMIT, "a request may write at most %d measurements",
+                          MAX_TOUCHED);
+    nlocked = lock_all(bm, db, batches, n, xs, locked);
+    rc = ERR_OK;
     for (i = 0; i < n && rc == ERR_OK; i++)
         rc = check_batch(xs[i], batches[i], eb);
+    if (rc == ERR_OK) {
+        size_t cost = 0;
+        for (i = 0; i < n; i++)
+            cost += append_cost(xs[i], batches[i]);
+        if (atomic_load(&bm->bytes) + cost > bm->o.budget_bytes)
+            rc = budget_full(bm, cost, eb);
+    }
+    for (i = 0; i < nlocked; i++)
+        pthread_mutex_unlock(&locked[i]->lock);
+    return rc;
+}
+
+static void min_lsn_one(struct mbuf *x, void *arg)
+{
+    uint64_t *m = arg;
+    struct flushitem *it;
+
+    pthread_mutex_lock(&x->lock);
+    if (x->active && x->active_lo && x->active_lo < *m)
+        *m = x->active_lo;
+    for (it = x->flushing; it; it = it->next)
+        if (it->lsn_lo && it->lsn_lo < *m)
+            *m = it->lsn_lo;
+    pthread_mutex_unlock(&x->lock);
+}
+
+static void for_each(struct bufmgr *bm, void (*fn)(struct mbuf *x, void *arg), void *arg);
+
+uint64_t bufmgr_min_unflushed_lsn(struct bufmgr *bm)
+{
+    uint64_t m = UINT64_MAX;
+    for_each(bm, min_lsn_one, &m);
+    return m;
+}
+
+enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches, size_t n,
+                       uint64_t lsn, struct errbuf *eb)
+{
+    struct mbuf *xs[MAX_TOUCHED], *locked[MAX_TOUCHED];
+    size_t i, j, nlocked, rows = 0, reserved = 0, grown = 0;
+    enum err rc;
+
+    if (n > MAX_TOUCHED)
+        return errbuf_set(eb, ERR_LIMIT, "a request may write at most %d measurements",
+                          MAX_TOUCHED);
+    for (i = 0; i < n; i++)
+        rows += batches[i]->nrows;
+    nlocked = lock_all(bm, db, batches, n, xs, locked);
+
+    rc = ERR_OK;
+    for (i = 0; i < n && rc == ERR_OK; i++)
+        rc = check_batch(xs[i], batches[i], eb);
+    if (rc == ERR_OK) {
+        /* reserve the worst case now, settle to the real growth below: the
+         * budget is never exceeded, even by concurrent writers */
+        for (i = 0; i < n; i++)
+            reserved += append_cost(xs[i], batches[i]);
+        if (!budget_reserve(bm, reserved)) {
+            rc = budget_full(bm, reserved, eb);
+            reserved = 0;
+        }
+    }
     if (rc == ERR_OK) {
         for (i = 0; i < n; i++) {
             struct mbuf *x = xs[i];
@@ -503,13 +610,20 @@ enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches
                 copy_rows(x, x->active, src);
                 batch_free(src);
             }
+            if (lsn) {
+                if (!x->active_lo)
+                    x->active_lo = lsn;
+                x->active_hi = lsn;
+            }
             x->active_bytes = batch_bytes(x->active);
-            if (x->active_bytes >= before)
-                atomic_fetch_add(&bm->bytes, x->active_bytes - before);
-            else
-                atomic_fetch_sub(&bm->bytes, before - x->active_bytes);
+            grown += x->active_bytes - before; /* buffers only grow on append */
             atomic_fetch_add(&bm->active_rows, src_rows);
         }
+        /* settle the reservation to what the appends really took */
+        if (grown <= reserved)
+            atomic_fetch_sub(&bm->bytes, reserved - grown);
+        else
+            atomic_fetch_add(&bm->bytes, grown - reserved);
         for (i = 0; i < nlocked; i++) {
             struct mbuf *x = locked[i];
             if (x->active && (x->active->nrows >= bm->o.flush_rows ||

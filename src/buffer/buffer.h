@@ -72,12 +72,26 @@ void bufmgr_free(struct bufmgr *bm);
 void bufmgr_set_schema(struct bufmgr *bm, const char *db, const char *measurement,
                        const struct bufmgr_col_schema *cols, size_t ncols);
 
+/* Would bufmgr_append accept these batches now (schema and budget)? Lets a
+ * caller log a write-ahead record only for writes that will be stored. The answer
+ * holds until the next append only if appends are serialised by the caller. */
+enum err bufmgr_check(struct bufmgr *bm, const char *db, struct batch *const *batches, size_t n,
+                      struct errbuf *eb);
+
 /* Append batches (one per measurement) for database db. On ERR_OK ownership of
  * every batch passes to the buffers (the array itself stays the caller's and its
  * entries are set to NULL). On failure nothing was stored and the caller keeps the
- * batches. ERR_CONFLICT: field type conflict; ERR_BUSY: memory budget full. */
+ * batches. ERR_CONFLICT: field type conflict; ERR_BUSY: memory budget full.
+ * lsn: the write-ahead log sequence number of the request (0 without a WAL);
+ * callers must append in increasing LSN order. */
 enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches, size_t n,
-                       struct errbuf *eb);
+                       uint64_t lsn, struct errbuf *eb);
+
+/* LSN range [lo, hi] of the rows a flush is committing (0, 0 without a WAL). */
+void bufmgr_commit_lsn(const struct bufmgr_commit *cm, uint64_t *lo, uint64_t *hi);
+
+/* Lowest LSN of any row not yet in a committed file; UINT64_MAX if none. */
+uint64_t bufmgr_min_unflushed_lsn(struct bufmgr *bm);
 
 /* Age-based flushing and retries; call periodically (e.g. every 100 ms). */
 void bufmgr_tick(struct bufmgr *bm);

@@ -133,6 +133,8 @@ struct catalog_file {
     int64_t rows;
     int64_t bytes;
     int64_t created_at_us;
+    uint64_t wal_lsn_lo;  /* WAL records [lo, hi] of this measurement are in the file's */
+    uint64_t wal_lsn_hi;  /* flush (0, 0: written without a WAL) */
 };
 
 /* One column of a measurement; borrowed strings for add, owned after a list. */
@@ -148,6 +150,16 @@ struct catalog_column {
 enum err catalog_files_add(struct catalog *c, const char *db, const char *measurement,
                            const struct catalog_file *files, size_t n,
                            const struct catalog_column *cols, size_t ncols, struct errbuf *eb);
+
+/* WAL replay: call fn for every distinct (db, measurement, lo, hi) range of
+ * committed files with hi > above_lsn. A record with LSN in a range of its
+ * measurement is already in Parquet and must not be replayed again. */
+typedef void catalog_range_fn(void *ctx, const char *db, const char *measurement, uint64_t lo,
+                              uint64_t hi);
+enum err catalog_wal_ranges(struct catalog *c, uint64_t above_lsn, catalog_range_fn *fn,
+                            void *ctx, struct errbuf *eb);
+/* Highest wal_lsn_hi of any file ever registered (0 if none). */
+enum err catalog_wal_max_lsn(struct catalog *c, uint64_t *out, struct errbuf *eb);
 
 /* Is a file with this storage key listed? */
 enum err catalog_file_exists(struct catalog *c, const char *path, bool *out, struct errbuf *eb);

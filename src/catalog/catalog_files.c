@@ -50,7 +50,8 @@ enum err catalog_files_add(struct catalog *c, const char *db, const char *measur
     rc = catalog_prepare_locked(
         c,
         "INSERT INTO files (database, measurement, path, min_time, max_time, row_count, "
-        "size_bytes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "size_bytes, created_at, wal_lsn_lo, wal_lsn_hi) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         &ins, eb);
     if (rc)
         goto fail;
@@ -64,6 +65,8 @@ enum err catalog_files_add(struct catalog *c, const char *db, const char *measur
         sqlite3_bind_int64(ins, 6, files[i].rows);
         sqlite3_bind_int64(ins, 7, files[i].bytes);
         sqlite3_bind_int64(ins, 8, now);
+        sqlite3_bind_int64(ins, 9, (sqlite3_int64)files[i].wal_lsn_lo);
+        sqlite3_bind_int64(ins, 10, (sqlite3_int64)files[i].wal_lsn_hi);
         if (sqlite3_step(ins) != SQLITE_DONE) {
             rc = catalog_sql_error(c, "register file", eb);
             goto fail;
@@ -111,6 +114,43 @@ fail:
     sqlite3_finalize(pos);
     catalog_rollback_locked(c);
 out_unlock:
+    catalog_unlock(c);
+    return rc;
+}
+
+enum err catalog_wal_ranges(struct catalog *c, uint64_t above_lsn, catalog_range_fn *fn,
+                            void *ctx, struct errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    enum err rc;
+
+    catalog_lock(c);
+    rc = catalog_prepare_locked(c,
+                                "SELECT DISTINCT database, measurement, wal_lsn_lo, wal_lsn_hi "
+                                "FROM files WHERE wal_lsn_hi > ?1",
+                                &st, eb);
+    if (rc == ERR_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)above_lsn);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            fn(ctx, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), (uint64_t)sqlite3_column_int64(st, 2),
+               (uint64_t)sqlite3_column_int64(st, 3));
+    }
+    sqlite3_finalize(st);
+    catalog_unlock(c);
+    return rc;
+}
+
+enum err catalog_wal_max_lsn(struct catalog *c, uint64_t *out, struct errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    enum err rc;
+
+    catalog_lock(c);
+    rc = catalog_prepare_locked(c, "SELECT COALESCE(MAX(wal_lsn_hi), 0) FROM files", &st, eb);
+    if (rc == ERR_OK && sqlite3_step(st) == SQLITE_ROW)
+        *out = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
     catalog_unlock(c);
     return rc;
 }

@@ -88,8 +88,8 @@ static const struct key KEYS[] = {
       "largest request body accepted, MiB"),
     I("server.max_decompressed_mb", server.max_decompressed_mb, 1024, 1, 65536,
       "largest body after gzip/zstd decompression, MiB"),
-    I("server.header_timeout_seconds", server.header_timeout_seconds, 30, 1, 3600,
-      "time allowed to receive request headers"),
+    I("server.header_timeout_seconds", server.header_timeout_seconds, 10, 1, 3600,
+      "a request head must arrive within this once its first byte did"),
     I("server.idle_timeout_seconds", server.idle_timeout_seconds, 120, 1, 86400,
       "close keep-alive connections idle this long"),
     I("server.max_connections", server.max_connections, 4096, 1, 1000000,
@@ -137,12 +137,12 @@ static const struct key KEYS[] = {
     I("ingestion.max_buffer_bytes_mb", ingestion.max_buffer_bytes_mb, 0, 0, MB_MAX,
       "all buffers together, MiB; 0 = 1/8 of RAM"),
     I("ingestion.memory_budget_mb", ingestion.memory_budget_mb, 0, 0, MB_MAX,
-      "ingest memory before writes get 429/503, MiB; 0 = 1/4 of RAM"),
+      "ingest memory before writes get 503, MiB; 0 = 1/8 of RAM, at most 1024"),
     E("ingestion.compression", ingestion.compression, "zstd", "zstd|snappy|none",
       "Parquet compression codec"),
     I("ingestion.compression_level", ingestion.compression_level, 3, 1, 22,
       "zstd level (1 fast .. 22 small)"),
-    I("ingestion.flush_threads", ingestion.flush_threads, 1, 1, 256,
+    I("ingestion.flush_threads", ingestion.flush_threads, 2, 1, 256,
       "threads writing Parquet files"),
 
     B("wal.enabled", wal.enabled, false, "write-ahead log: acknowledged rows survive a crash"),
@@ -785,7 +785,9 @@ enum err config_finalize(struct config *c, int ncpu, struct errbuf *eb)
     if (!c->query.max_concurrent)
         c->query.max_concurrent = 2 * (int64_t)ncpu;
     if (!c->ingestion.memory_budget_mb)
-        c->ingestion.memory_budget_mb = ram_mb / 4 > 64 ? ram_mb / 4 : 64;
+        /* bounded so the server's RSS stays modest whatever the machine: past
+         * the budget, writes get 503 instead of growing memory */
+        c->ingestion.memory_budget_mb = ram_mb / 8 < 64 ? 64 : ram_mb / 8 > 1024 ? 1024 : ram_mb / 8;
     if (!c->ingestion.max_buffer_bytes_mb)
         c->ingestion.max_buffer_bytes_mb = ram_mb / 8 > 32 ? ram_mb / 8 : 32;
     default_path(&c->wal.dir, c->server.data_dir, "wal");

@@ -56,6 +56,16 @@ enum err duck_sql_ident(struct buf *b, const char *s)
     return rc;
 }
 
+enum err duck_sql_str_append(struct buf *b, const char *s)
+{
+    return duck_sql_str(b, s, strlen(s));
+}
+
+enum err duck_sql_ident_append(struct buf *b, const char *s)
+{
+    return duck_sql_ident(b, s);
+}
+
 enum err duck_exec(duckdb_connection c, const char *sql, struct errbuf *eb)
 {
     duckdb_result res;

@@ -7,8 +7,11 @@
  *    N flusher threads give N-way parallelism through a pool of connections.
  *  - the QUERY instance runs user SQL (duck_query_exec). It is sandboxed at open:
  *    enable_external_access=false with allowed_directories = the data directory,
- *    no extension install/autoload, a memory limit, and lock_configuration=true so
- *    SQL cannot SET its way out.
+ *    no extension install/autoload, a memory limit, TimeZone=UTC, and
+ *    lock_configuration=true so SQL cannot SET its way out. It also has the table
+ *    function arc_batch_scan(id) over batches registered with duck_scan_add()
+ *    (read-your-writes; duck_scan.c). Result columns of types the chunk API does
+ *    not expose (DECIMAL, HUGEINT, UUID, lists, ...) are cast to VARCHAR.
  * DuckDB types never cross this header: results come back as our enum duck_type and
  * plain C arrays. See docs/duck.md for the measurements behind the writer design.
  *
@@ -168,6 +171,12 @@ enum err duck_query_text(struct duck *d, const char *sql, const char *arg, char 
  * caller may call only after every result reading it has been freed. */
 uint64_t duck_scan_add(struct duck *d, const struct batch *b);
 void duck_scan_remove(struct duck *d, uint64_t id);
+
+/* Append s as a SQL string literal ('...', quotes doubled) / a quoted identifier
+ * ("...", quotes doubled) to b. ERR_LIMIT past b's cap. */
+struct buf;
+enum err duck_sql_str_append(struct buf *b, const char *s);
+enum err duck_sql_ident_append(struct buf *b, const char *s);
 
 size_t duck_result_ncols(const struct duck_result *r);
 /* Column name; borrowed, valid until duck_result_free. col < ncols. */

@@ -28,6 +28,8 @@ enum http_route_flags {
     HTTP_ROUTE_PUBLIC = 1u << 0, /* no token needed (/, /health, ...) */
     HTTP_ROUTE_INLINE = 1u << 1, /* run on the event loop: must not block */
     HTTP_ROUTE_NO_DB = 1u << 2,  /* no database scope check for this route */
+    HTTP_ROUTE_DB_IF_GIVEN = 1u << 3, /* check the scope only when the client named a
+                                         database (the handler checks what it touches) */
 };
 
 /* Permission bits (auth module uses the same values). */
@@ -114,7 +116,8 @@ struct http_server_opts {
     unsigned worker_threads;       /* blocking-handler pool threads (>= 1) */
     size_t max_body_bytes;         /* request body cap on the wire (413 past it) */
     size_t max_decompressed_bytes; /* cap after gzip/zstd decoding (413 past it) */
-    unsigned idle_timeout_s;       /* idle / slow-client connection timeout */
+    unsigned idle_timeout_s;       /* close a connection with no traffic for this long */
+    unsigned header_timeout_s;     /* a request head must arrive within this (0 = 10 s) */
     unsigned max_connections;
     const char *cors_origins;      /* "*" or comma list; "" disables CORS */
     bool access_log;

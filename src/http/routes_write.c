@@ -26,6 +26,7 @@
 #include "core/metrics.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
+#include "ingest/pipeline.h"
 #include "storage/storage.h"
 
 enum wformat { WF_LP, WF_MSGPACK, WF_JSON, WF_COUNT };
@@ -72,11 +73,12 @@ static void count_metric(struct app *app, enum wformat f, const char *what, uint
 static void do_write(struct http_req *req, struct http_resp *resp, enum wformat f)
 {
     struct app *app = req->app;
-    struct ingest_result r = {0};
+    static const enum ingest_format fmt_of[WF_COUNT] = {INGEST_FMT_LP, INGEST_FMT_MSGPACK,
+                                                         INGEST_FMT_JSON};
+    enum ingest_precision p = PREC_NS;
     struct errbuf eb;
     enum err rc;
-    int64_t now = clock_now_us();
-    size_t rows;
+    size_t rows = 0;
 
     errbuf_init(&eb);
     atomic_fetch_add(&g_stats[f].requests, 1);
@@ -88,7 +90,6 @@ static void do_write(struct http_req *req, struct http_resp *resp, enum wformat 
         goto err_counted;
     }
     if (f == WF_LP) {
-        enum ingest_precision p;
         const char *prec = http_req_query(req, "precision");
         if (!ingest_precision_parse(prec, &p)) {
             http_resp_error(resp, 400,
@@ -96,23 +97,9 @@ static void do_write(struct http_req *req, struct http_resp *resp, enum wformat 
                             prec);
             goto err_counted;
         }
-        rc = ingest_lp_decode(req->body, req->body_len, p, now, NULL, &r, &eb);
-    } else if (f == WF_MSGPACK) {
-        rc = ingest_msgpack_decode((const uint8_t *)req->body, req->body_len, now, NULL, &r, &eb);
-        if (rc == ERR_PARSE)
-            errbuf_prefix(&eb, "Invalid MessagePack payload");
-    } else {
-        rc = ingest_json_decode(req->body, req->body_len, now, NULL, &r, &eb);
-        if (rc == ERR_PARSE)
-            errbuf_prefix(&eb, "Invalid JSON payload");
     }
-    if (rc) {
-        http_resp_error(resp, rc == ERR_LIMIT ? 413 : 400, "%s", eb.msg);
-        goto err_counted;
-    }
-    rows = r.nrows;
-    rc = bufmgr_append(app->buffers, req->database, r.batches, r.nbatches, &eb);
-    ingest_result_release(&r); /* frees only what the buffers did not take */
+    rc = ingest_pipeline_write(app->pipeline, req->database, fmt_of[f], p, req->body,
+                               req->body_len, &rows, &eb);
     if (rc) {
         /* a type conflict is the client's fault (400, as InfluxDB answers) */
         int st = rc == ERR_CONFLICT ? 400 : http_status_for_err(rc);

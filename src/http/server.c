@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/tcp.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,8 +56,29 @@ struct route_entry {
     struct route_stats *stats;
 };
 
+/* Per-connection bookkeeping for the header deadline (slow-loris defence).
+ * MHD has only an inactivity timeout, so a client trickling one byte a second
+ * would hold a connection forever; the reaper thread closes connections whose
+ * request head has been arriving for longer than header_timeout. "Arriving" is
+ * read from the kernel's byte counter (TCP_INFO): a quiet keep-alive connection
+ * is left to the idle timeout. */
+struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    _Atomic bool in_request;      /* between the head and the request's completion */
+    _Atomic bool idle_reset;      /* set by the event loop: re-baseline the counter */
+    uint64_t bytes_at_idle;       /* reaper-only: tcpi_bytes_received when idle began */
+    int64_t head_started_ns;      /* reaper-only: first byte of a new head seen, 0 = none */
+    bool shut;                    /* reaper-only: shutdown() already sent */
+};
+
 struct http_server {
     struct app *app;
+    pthread_mutex_t conns_lock;   /* guards the conn_track list (and its fds) */
+    struct conn_track *conns;
+    pthread_t reaper;
+    bool reaper_started;
+    _Atomic bool reaper_stop;
     struct http_server_opts o;
     char *host, *cors;                    /* owned copies of the option strings */
     struct MHD_Daemon *d;
@@ -64,7 +87,7 @@ struct http_server {
     size_t nroutes, routes_cap;
     struct route_stats unmatched;         /* 404/405/OPTIONS/early MHD errors */
     _Atomic int inflight;                 /* requests begun, not completed */
-    struct metric *m_open_conns, *m_bytes_in, *m_bytes_out, *m_rejected_busy;
+    struct metric *m_open_conns, *m_bytes_in, *m_bytes_out, *m_rejected_busy, *m_header_timeouts;
     int port;
 };
 
@@ -83,6 +106,7 @@ struct reqctx {
     struct http_resp resp;
     char *path;               /* owned normalised path */
     char *database;           /* owned copy: never keep MHD's header strings */
+    bool database_given;      /* the client named it (header or parameter) */
     struct auth_principal *principal;
     int64_t t0_ns;
     size_t bytes_in;
@@ -340,12 +364,13 @@ static const char *extract_token(struct MHD_Connection *c, char *tmp, size_t tmp
     return NULL;
 }
 
-static const char *request_database(struct MHD_Connection *c)
+static const char *request_database(struct MHD_Connection *c, bool *given)
 {
     static const char *const params[] = {"db", "bucket", "database"};
     const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-arc-database");
     size_t i;
 
+    *given = true;
     if (v && *v)
         return v;
     for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
@@ -353,6 +378,7 @@ static const char *request_database(struct MHD_Connection *c)
         if (v && *v)
             return v;
     }
+    *given = false;
     return "default";
 }
 
@@ -393,7 +419,9 @@ static int check_auth(struct http_server *s, struct reqctx *x, char *msg, size_t
         snprintf(msg, msg_len, "Permission denied: %s required", perm_name(r->perm));
         return 403;
     }
-    if (!(r->flags & HTTP_ROUTE_NO_DB) && !auth_principal_can_db(x->principal, x->database)) {
+    if (!(r->flags & HTTP_ROUTE_NO_DB) &&
+        (x->database_given || !(r->flags & HTTP_ROUTE_DB_IF_GIVEN)) &&
+        !auth_principal_can_db(x->principal, x->database)) {
         snprintf(msg, msg_len, "Permission denied: token may not access database '%s'",
                  x->database);
         return 403;
@@ -603,6 +631,15 @@ static enum MHD_Result dispatch(struct reqctx *x)
     return MHD_YES;
 }
 
+static enum MHD_Result sum_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    size_t *n = cls;
+    (void)kind;
+    *n += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -633,7 +670,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         while (n > 1 && url[n - 1] == '/')
             n--; /* "/health/" routes as "/health" */
         x->path = xstrndup(url, n);
-        x->database = xstrdup(request_database(conn));
+        x->database = xstrdup(request_database(conn, &x->database_given));
+        {
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+            struct conn_track *t = ci ? ci->socket_context : NULL;
+            if (t)
+                atomic_store(&t->in_request, true);
+        }
         x->req.method = method;
         x->req.path = x->path;
         x->req.app = s->app;
@@ -658,6 +702,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             goto early;
         }
         x->req.route = x->route->r->pattern;
+        {
+            size_t head = strlen(url) + strlen(method) + 16;
+            MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header_bytes, &head);
+            if (head > ARC_MAX_HEADER_BYTES) {
+                st = 431;
+                snprintf(msg, sizeof(msg), "request headers of %zu bytes exceed the limit of %d",
+                         head, ARC_MAX_HEADER_BYTES);
+                goto early;
+            }
+        }
         st = check_auth(s, x, msg, sizeof(msg));
         if (st)
             goto early;
@@ -734,8 +788,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct route_stats *rs;
     double secs;
     int st;
-    (void)conn;
 
+    {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn_track *t = ci ? ci->socket_context : NULL;
+        if (t) {
+            atomic_store(&t->idle_reset, true);
+            atomic_store(&t->in_request, false);
+        }
+    }
     if (!x)
         return;
     *con_cls = NULL;
@@ -784,9 +846,86 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
                           enum MHD_ConnectionNotificationCode code)
 {
     struct http_server *s = cls;
-    (void)c;
-    (void)socket_ctx;
+    struct conn_track *t;
+
     metric_gauge_add(s->m_open_conns, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t = xcalloc(1, sizeof(*t));
+        t->fd = ci ? ci->connect_fd : -1;
+        atomic_store(&t->idle_reset, true);
+        pthread_mutex_lock(&s->conns_lock);
+        t->next = s->conns;
+        if (s->conns)
+            s->conns->prev = t;
+        s->conns = t;
+        pthread_mutex_unlock(&s->conns_lock);
+        *socket_ctx = t;
+        return;
+    }
+    t = *socket_ctx;
+    if (!t)
+        return;
+    /* MHD closes the fd after this callback: unlink first, so the reaper
+     * never touches a closed (or reused) descriptor */
+    pthread_mutex_lock(&s->conns_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        s->conns = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&s->conns_lock);
+    free(t);
+    *socket_ctx = NULL;
+}
+
+static uint64_t bytes_received(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return 0;
+    return ti.tcpi_bytes_received;
+}
+
+static void *reaper_main(void *arg)
+{
+    struct http_server *s = arg;
+    struct conn_track *t;
+    int64_t limit_ns = (int64_t)s->o.header_timeout_s * 1000000000;
+
+    while (!atomic_load(&s->reaper_stop)) {
+        int64_t now = clock_mono_ns();
+        pthread_mutex_lock(&s->conns_lock);
+        for (t = s->conns; t; t = t->next) {
+            uint64_t got;
+            if (t->shut || atomic_load(&t->in_request))
+                continue;
+            got = bytes_received(t->fd);
+            if (atomic_exchange(&t->idle_reset, false)) {
+                t->bytes_at_idle = got;
+                t->head_started_ns = 0;
+                continue;
+            }
+            if (got == t->bytes_at_idle)
+                continue; /* quiet keep-alive: the idle timeout's business */
+            if (!t->head_started_ns) {
+                t->head_started_ns = now;
+            } else if (now - t->head_started_ns > limit_ns) {
+                /* MHD sees the shutdown as a closed peer and cleans up itself */
+                shutdown(t->fd, SHUT_RDWR);
+                t->shut = true;
+                metric_add(s->m_header_timeouts, 1);
+            }
+        }
+        pthread_mutex_unlock(&s->conns_lock);
+        usleep(100000);
+    }
+    return NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -828,6 +967,13 @@ struct http_server *http_server_new(struct app *app, const struct http_server_op
     s->m_rejected_busy = metrics_counter(app->metrics, "arc_http_rejected_busy_total",
                                          "Requests answered 503 because the worker queue was full",
                                          NULL);
+    s->m_header_timeouts = metrics_counter(app->metrics, "arc_http_header_timeouts_total",
+                                           "Connections closed for sending a request head too "
+                                           "slowly (server.header_timeout_seconds)",
+                                           NULL);
+    pthread_mutex_init(&s->conns_lock, NULL);
+    if (s->o.header_timeout_s == 0)
+        s->o.header_timeout_s = 10;
     return s;
 }
 
@@ -835,6 +981,7 @@ enum err http_server_start(struct http_server *s, struct errbuf *eb)
 {
     struct sockaddr_in sa;
     const union MHD_DaemonInfo *info;
+    int lfd, one = 1;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
@@ -843,23 +990,39 @@ enum err http_server_start(struct http_server *s, struct errbuf *eb)
     sa.sin_port = htons((uint16_t)s->o.port);
     if (inet_pton(AF_INET, s->host, &sa.sin_addr) != 1)
         return errbuf_set(eb, ERR_INVAL, "server.host: '%s' is not an IPv4 address", s->host);
+    /* our own listening socket: SO_REUSEADDR only (restart while old
+     * connections linger in TIME_WAIT), never SO_REUSEPORT, so a second server
+     * on a taken port fails here instead of silently sharing it */
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (lfd < 0)
+        return errbuf_set(eb, ERR_IO, "socket: %s", strerror(errno));
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 1024) != 0) {
+        int e = errno;
+        close(lfd);
+        return errbuf_set(eb, ERR_IO, "cannot listen on %s:%d: %s", s->host, s->o.port,
+                          strerror(e));
+    }
     s->pool = workpool_new(s->o.worker_threads, 4096, "arc-worker");
     s->d = MHD_start_daemon(
-        flags, (uint16_t)s->o.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, s->o.event_threads,
+        flags, (uint16_t)s->o.port, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, lfd,
+        MHD_OPTION_THREAD_POOL_SIZE, s->o.event_threads,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_CONNECTION_TIMEOUT,
         s->o.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->o.max_connections,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (!s->d) {
+        close(lfd);
         workpool_free(s->pool);
         s->pool = NULL;
-        return errbuf_set(eb, ERR_IO, "cannot listen on %s:%d (port in use or no permission)",
-                          s->host, s->o.port);
+        return errbuf_set(eb, ERR_IO, "cannot start the HTTP server on %s:%d", s->host,
+                          s->o.port);
     }
     info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : s->o.port;
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) == 0)
+        s->reaper_started = true;
     return ERR_OK;
 }
 
@@ -897,8 +1060,13 @@ void http_server_free(struct http_server *s)
 
     if (!s)
         return;
+    if (s->reaper_started) {
+        atomic_store(&s->reaper_stop, true);
+        pthread_join(s->reaper, NULL);
+    }
     if (s->d)
         MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->conns_lock);
     workpool_free(s->pool);
     for (i = 0; i < s->nroutes; i++)
         free(s->routes[i].stats);

@@ -155,6 +155,14 @@ struct encoder *enc_new(enum enc_format f, const struct enc_sink *sink,
     return e;
 }
 
+/* Hot loops write through raw pointers; restore struct buf's invariant that
+ * data[len] == '\0' (buf_reserve always leaves room for it) before returning. */
+static void terminate(struct encoder *e)
+{
+    if (e->out->data)
+        e->out->data[e->out->len] = '\0';
+}
+
 /* Shared guard: refuse calls out of order or after a failure, and latch failure. */
 static enum err guard(struct encoder *e, bool want_begun, struct errbuf *eb)
 {
@@ -181,6 +189,7 @@ enum err enc_begin(struct encoder *e, struct errbuf *eb)
             return errbuf_set(eb, rc, "cannot allocate the result staging buffer");
     }
     rc = e->ops->begin(e, eb);
+    terminate(e);
     if (rc)
         e->failed = true;
     return rc;
@@ -197,6 +206,7 @@ enum err enc_chunk(struct encoder *e, const struct duck_chunk *c, struct errbuf 
     if (n == 0)
         return ERR_OK;
     rc = e->ops->chunk(e, c, n, eb);
+    terminate(e);
     if (rc)
         e->failed = true;
     return rc;
@@ -212,6 +222,7 @@ enum err enc_end(struct encoder *e, const struct enc_summary *s, struct errbuf *
     rc = e->ops->end(e, s ? s : &dflt, eb);
     if (!rc)
         rc = enc_flush(e, eb);
+    terminate(e);
     if (rc)
         e->failed = true;
     else

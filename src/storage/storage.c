@@ -200,6 +200,7 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
     struct catalog_column *cols = NULL;
     bool sorted = true;
     enum err rc = ERR_OK;
+    uint64_t lsn_lo = 0, lsn_hi = 0;
 
     if (n == 0)
         return ERR_OK;
@@ -284,7 +285,10 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
     }
 
     files = xcalloc(npend, sizeof(*files));
+    bufmgr_commit_lsn(cm, &lsn_lo, &lsn_hi);
     for (i = 0; i < npend; i++) {
+        files[i].wal_lsn_lo = lsn_lo;
+        files[i].wal_lsn_hi = lsn_hi;
         files[i].database = (char *)db;
         files[i].measurement = b->measurement;
         files[i].path = pend[i].key;

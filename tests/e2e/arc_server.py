@@ -339,18 +339,24 @@ class ArcServer:
     def auth_headers(self, token: Optional[str] = None) -> dict:
         return {"Authorization": "Bearer %s" % (token or self.token)}
 
-    def get(self, path: str, token: Optional[str] = "admin", **kw) -> requests.Response:
-        kw.setdefault("timeout", slow(10))
-        return self.session(token).get(self.url(path), **kw)
-
-    def post(self, path: str, token: Optional[str] = "admin", **kw) -> requests.Response:
-        kw.setdefault("timeout", slow(10))
-        return self.session(token).post(self.url(path), **kw)
-
     def request(self, method: str, path: str, token: Optional[str] = "admin",
                 **kw) -> requests.Response:
+        """One request on a fresh connection (closed afterwards). token as in session()."""
         kw.setdefault("timeout", slow(10))
-        return self.session(token).request(method, self.url(path), **kw)
+        with requests.Session() as s:
+            if token == "admin":
+                token = self.token
+            if token is not None:
+                s.headers["Authorization"] = "Bearer %s" % token
+            r = s.request(method, self.url(path), **kw)
+            r.content  # read the body before the connection goes away
+            return r
+
+    def get(self, path: str, token: Optional[str] = "admin", **kw) -> requests.Response:
+        return self.request("GET", path, token, **kw)
+
+    def post(self, path: str, token: Optional[str] = "admin", **kw) -> requests.Response:
+        return self.request("POST", path, token, **kw)
 
     def create_token(self, name: str, permissions=None, databases=None,
                      **extra) -> dict:

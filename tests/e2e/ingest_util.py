@@ -30,6 +30,9 @@ from typing import Iterable, Optional
 import msgpack
 import pyarrow as pa
 import pyarrow.parquet as pq
+import requests
+
+from arc_server import slow
 
 INT64_MIN = -(2 ** 63)
 INT64_MAX = 2 ** 63 - 1
@@ -69,8 +72,6 @@ def _hdrs(srv, token, headers, db_header):
 def post(srv, path: str, data=b"", *, params=None, headers=None, token="admin",
          db_header: Optional[str] = None, timeout: float = 60):
     """POST raw bytes with the admin token (token=None: no auth; else that token)."""
-    import requests
-    from arc_server import slow
     if isinstance(data, str):
         data = data.encode("utf-8")
     return requests.post(srv.url(path), data=data, params=params,

@@ -271,8 +271,8 @@ def test_influxdb_client_v2(shared):
         wa.write(bucket=db, record=p1)
         wa.write(bucket=db, record="cpu,host=server02 usage=3.25,count=-3i %d" % (T0_NS + 5000))
         wa.write(bucket=db, record=[
-            Point("mem").tag("host", "h").field("free", 1024).time(T0_NS // 1000 // 1000,
-                                                                     WritePrecision.S)],
+            Point("mem").tag("host", "h").field("free", 1024).time(T0_NS // 10**9,
+                                                                   WritePrecision.S)],
                  write_precision=WritePrecision.S)
     flush(shared)
     rows = read_rows(shared, db, "cpu")
@@ -327,3 +327,20 @@ def test_v1_query_param_auth_u_p(shared):
     assert r.status_code == 204, (r.status_code, r.text)
     flush(shared)
     assert [(x["time"], x["v"]) for x in read_rows(shared, db, "cpu")] == [(T0_US, 1)]
+
+
+def test_influxdb_client_v2_gzip(shared):
+    """influxdb_client with enable_gzip=True sends Content-Encoding: gzip bodies."""
+    from influxdb_client import InfluxDBClient, Point, WritePrecision
+    from influxdb_client.client.write_api import SYNCHRONOUS
+
+    db = unique_db("v2gzip")
+    points = [Point("g").tag("host", "h%d" % (i % 4)).field("v", i).field("x", i / 4)
+              .time(T0_NS + i * 1000, WritePrecision.NS) for i in range(300)]
+    with InfluxDBClient(url=shared.base_url, token=shared.token, org="x",
+                        enable_gzip=True) as client:
+        client.write_api(write_options=SYNCHRONOUS).write(bucket=db, record=points)
+    flush(shared)
+    rows = read_rows(shared, db, "g")
+    assert [(x["time"], x["host"], x["v"], x["x"]) for x in rows] == [
+        (T0_US + i, "h%d" % (i % 4), i, i / 4) for i in range(300)]

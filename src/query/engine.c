@@ -1,0 +1,671 @@
+/* engine.c - run one user statement: resolve measurements, snapshot files and
+ * buffered rows, create the per-query views, execute with limits.
+ *
+ * query_start() does, in order:
+ *  1. admission: the SQL length cap and the concurrent-query cap (a counter; no
+ *     queueing: past the cap the caller answers 429 at once);
+ *  2. SHOW DATABASES / SHOW TABLES / SHOW MEASUREMENTS [FROM db]: answered from the
+ *     catalog, as a VALUES query so every output format works the same way;
+ *  3. json_serialize_sql($1::VARCHAR) on the query instance, then rewrite.c: sandbox checks,
+ *     references renamed to views __arc_q_<n>, time bounds extracted;
+ *  4. per reference: the database permission, the time bounds evaluated in DuckDB
+ *     (epoch_us(CAST(expr AS TIMESTAMP)); a bound that fails to evaluate is dropped,
+ *     which only costs pruning), then bufmgr_snapshot() with a callback that lists
+ *     the catalog's files overlapping the bounds, so each row is seen exactly once
+ *     (in a listed file or in the snapshot, never both);
+ *  5. the view: a typed empty SELECT of the catalog's columns (fixes the column set
+ *     and order even when no file survives pruning), UNION ALL BY NAME
+ *     read_parquet([files], union_by_name=true), UNION ALL BY NAME
+ *     arc_batch_scan(<id>) per buffered batch;
+ *  6. json_deserialize_sql of the rewritten tree, executed streaming on a fresh
+ *     connection after the CREATE TEMP VIEW statements.
+ * Read-your-writes therefore scans the live buffers (copied by the snapshot) rather
+ * than flushing: a dashboard polling every second creates no small files.
+ *
+ * Timeouts: a watchdog thread checks the running queries every 50 ms and cancels
+ * (duckdb_interrupt through duck_query_cancel) the ones past their deadline. */
+#include "query/query.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "buffer/buffer.h"
+#include "catalog/catalog.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "duck/duck.h"
+#include "storage/storage.h"
+
+#define QE_VIEW_SQL_MAX ((size_t)256 << 20) /* server-made view text (file lists) */
+#define QE_WATCH_MS 50
+
+struct query_engine {
+    struct query_engine_opts o;
+    _Atomic unsigned running;
+    pthread_mutex_t mu;        /* guards the active list and stop */
+    pthread_cond_t cv;
+    struct query *active;      /* queries with a deadline (doubly linked) */
+    bool stop;
+    pthread_t watchdog;
+    bool has_watchdog;
+    struct metric *m_files, *m_queries, *m_errors, *m_timeouts, *m_rejected;
+};
+
+struct snap {
+    struct batch **batches;
+    size_t nbatches;
+    uint64_t *scan_ids;        /* one per batch, 0 = not registered */
+};
+
+struct query {
+    struct query_engine *qe;
+    struct duck_result *res;
+    struct duck_cancel *cancel;
+    struct snap *snaps;        /* one per reference */
+    size_t nsnaps;
+    struct query_profile prof;
+    int64_t started_ns, deadline_ns;
+    bool timed_out;            /* set by the watchdog (under qe->mu) */
+    bool listed;               /* on the active list */
+    struct query *prev, *next;
+};
+
+/* ---- engine ------------------------------------------------------------------------ */
+
+static void *watchdog_main(void *arg)
+{
+    struct query_engine *qe = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&qe->mu);
+    while (!qe->stop) {
+        int64_t now;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += QE_WATCH_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&qe->cv, &qe->mu, &ts);
+        now = clock_mono_ns();
+        for (struct query *q = qe->active; q; q = q->next) {
+            if (!q->timed_out && q->deadline_ns && now >= q->deadline_ns) {
+                q->timed_out = true;
+                duck_query_cancel(q->cancel);
+            }
+        }
+    }
+    pthread_mutex_unlock(&qe->mu);
+    return NULL;
+}
+
+enum err query_engine_new(const struct query_engine_opts *o, struct query_engine **out,
+                          struct errbuf *eb)
+{
+    struct query_engine *qe;
+
+    if (!o || !o->duck || !o->catalog || !o->storage)
+        return errbuf_set(eb, ERR_INVAL, "query engine: duck, catalog and storage are required");
+    qe = xcalloc(1, sizeof(*qe));
+    qe->o = *o;
+    if (!qe->o.max_sql_bytes || qe->o.max_sql_bytes > ARC_MAX_SQL_BYTES)
+        qe->o.max_sql_bytes = ARC_MAX_SQL_BYTES;
+    pthread_mutex_init(&qe->mu, NULL);
+    pthread_cond_init(&qe->cv, NULL);
+    if (o->metrics) {
+        qe->m_files = metrics_counter(o->metrics, "arc_query_files_opened_total",
+                                      "Parquet files opened by queries (after time pruning)",
+                                      NULL);
+        qe->m_queries = metrics_counter(o->metrics, "arc_queries_total", "Queries started", NULL);
+        qe->m_errors = metrics_counter(o->metrics, "arc_query_errors_total",
+                                       "Queries refused or failed before running", NULL);
+        qe->m_timeouts = metrics_counter(o->metrics, "arc_query_timeouts_total",
+                                         "Queries cancelled by the timeout", NULL);
+        qe->m_rejected = metrics_counter(o->metrics, "arc_query_rejected_total",
+                                         "Queries refused by the concurrency cap", NULL);
+    }
+    if (qe->o.timeout_ms > 0) {
+        if (pthread_create(&qe->watchdog, NULL, watchdog_main, qe) != 0) {
+            pthread_cond_destroy(&qe->cv);
+            pthread_mutex_destroy(&qe->mu);
+            free(qe);
+            return errbuf_set(eb, ERR_INTERNAL, "query engine: cannot start the watchdog");
+        }
+        qe->has_watchdog = true;
+    }
+    *out = qe;
+    return ERR_OK;
+}
+
+void query_engine_free(struct query_engine *qe)
+{
+    if (!qe)
+        return;
+    if (qe->has_watchdog) {
+        pthread_mutex_lock(&qe->mu);
+        qe->stop = true;
+        pthread_cond_signal(&qe->cv);
+        pthread_mutex_unlock(&qe->mu);
+        pthread_join(qe->watchdog, NULL);
+    }
+    pthread_cond_destroy(&qe->cv);
+    pthread_mutex_destroy(&qe->mu);
+    free(qe);
+}
+
+static void count(struct metric *m, uint64_t v)
+{
+    if (m)
+        metric_add(m, v);
+}
+
+int query_http_status(enum err code)
+{
+    switch (code) {
+    case ERR_PARSE:
+    case ERR_INVAL:
+    case ERR_CONFLICT:
+    case ERR_NOTFOUND: return 400;
+    case ERR_PERM: return 403;
+    case ERR_AUTH: return 401;
+    case ERR_LIMIT: return 413;
+    case ERR_TOOMANY: return 429;
+    case ERR_BUSY: return 503;
+    case ERR_TIMEOUT: return 504;
+    default: return 500;
+    }
+}
+
+/* ---- the query object -------------------------------------------------------------- */
+
+static struct query *query_alloc(struct query_engine *qe)
+{
+    struct query *q = xcalloc(1, sizeof(*q));
+
+    q->qe = qe;
+    q->cancel = duck_cancel_new();
+    q->started_ns = clock_mono_ns();
+    if (qe->o.timeout_ms > 0)
+        q->deadline_ns = q->started_ns + qe->o.timeout_ms * 1000000LL;
+    pthread_mutex_lock(&qe->mu);
+    q->next = qe->active;
+    if (qe->active)
+        qe->active->prev = q;
+    qe->active = q;
+    q->listed = true;
+    pthread_mutex_unlock(&qe->mu);
+    return q;
+}
+
+void query_finish(struct query *q)
+{
+    struct query_engine *qe;
+
+    if (!q)
+        return;
+    qe = q->qe;
+    duck_result_free(q->res); /* first: nothing reads the snapshots after this */
+    for (size_t i = 0; i < q->nsnaps; i++) {
+        struct snap *s = &q->snaps[i];
+        for (size_t k = 0; k < s->nbatches; k++)
+            if (s->scan_ids && s->scan_ids[k])
+                duck_scan_remove(qe->o.duck, s->scan_ids[k]);
+        free(s->scan_ids);
+        bufmgr_snapshot_free(s->batches, s->nbatches);
+    }
+    free(q->snaps);
+    pthread_mutex_lock(&qe->mu);
+    if (q->listed) {
+        if (q->prev)
+            q->prev->next = q->next;
+        else
+            qe->active = q->next;
+        if (q->next)
+            q->next->prev = q->prev;
+    }
+    if (q->timed_out)
+        count(qe->m_timeouts, 1);
+    pthread_mutex_unlock(&qe->mu);
+    duck_cancel_free(q->cancel);
+    atomic_fetch_sub(&qe->running, 1);
+    free(q);
+}
+
+struct duck_result *query_result(struct query *q)
+{
+    return q->res;
+}
+
+const struct query_profile *query_get_profile(const struct query *q)
+{
+    return &q->prof;
+}
+
+int64_t query_started_ns(const struct query *q)
+{
+    return q->started_ns;
+}
+
+void query_cancel(struct query *q)
+{
+    duck_query_cancel(q->cancel);
+}
+
+static bool query_timed_out(struct query *q)
+{
+    bool v;
+
+    pthread_mutex_lock(&q->qe->mu);
+    v = q->timed_out;
+    pthread_mutex_unlock(&q->qe->mu);
+    return v;
+}
+
+/* A DuckDB failure of the user's statement: 400 with DuckDB's message, or the
+ * timeout. */
+static enum err user_error(struct query *q, enum err rc, struct errbuf *eb)
+{
+    if (rc == ERR_TIMEOUT || query_timed_out(q)) {
+        if (query_timed_out(q))
+            return errbuf_set(eb, ERR_TIMEOUT, "query timed out after %.3g s",
+                              (double)q->qe->o.timeout_ms / 1000.0);
+        return errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
+    }
+    if (rc == ERR_DB)
+        eb->code = rc = ERR_INVAL;
+    return rc;
+}
+
+enum err query_next_chunk(struct query *q, struct duck_chunk **out, struct errbuf *eb)
+{
+    enum err rc = duck_result_next_chunk(q->res, out, eb);
+
+    if (rc)
+        return user_error(q, rc, eb);
+    return ERR_OK;
+}
+
+/* ---- SHOW ... ------------------------------------------------------------------------- */
+
+enum show_kind { SHOW_NONE, SHOW_DATABASES, SHOW_TABLES };
+
+/* Recognise SHOW DATABASES | SHOW TABLES | SHOW MEASUREMENTS [FROM db] (any case,
+ * any whitespace, optional trailing ';'). db (may be quoted "...") goes to dbout. */
+static enum show_kind parse_show(const char *sql, char *dbout, size_t dbout_len)
+{
+    char w[4][160];
+    size_t nw = 0;
+    const char *p = sql;
+
+    while (*p) {
+        size_t n = 0;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';')
+            p++;
+        if (!*p)
+            break;
+        if (nw == 4)
+            return SHOW_NONE;
+        if (*p == '"') {
+            p++;
+            while (*p && *p != '"' && n + 1 < sizeof(w[0]))
+                w[nw][n++] = *p++;
+            if (*p != '"')
+                return SHOW_NONE;
+            p++;
+        } else {
+            while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';' &&
+                   n + 1 < sizeof(w[0]))
+                w[nw][n++] = *p++;
+        }
+        w[nw++][n] = '\0';
+    }
+    if (nw < 2 || strcasecmp(w[0], "SHOW") != 0)
+        return SHOW_NONE;
+    if (nw == 2 && !strcasecmp(w[1], "DATABASES"))
+        return SHOW_DATABASES;
+    if (strcasecmp(w[1], "TABLES") != 0 && strcasecmp(w[1], "MEASUREMENTS") != 0)
+        return SHOW_NONE;
+    if (nw == 2) {
+        dbout[0] = '\0';
+        return SHOW_TABLES;
+    }
+    if (nw == 4 && !strcasecmp(w[2], "FROM")) {
+        snprintf(dbout, dbout_len, "%s", w[3]);
+        return SHOW_TABLES;
+    }
+    return SHOW_NONE;
+}
+
+static enum err show_sql(struct query_engine *qe, const struct query_req *r, enum show_kind k,
+                         const char *db, struct buf *sql, struct errbuf *eb)
+{
+    enum err rc;
+    size_t rows = 0;
+
+    if (k == SHOW_DATABASES) {
+        char **names = NULL;
+        size_t n = 0;
+        if ((rc = catalog_databases_list(qe->o.catalog, &names, &n, eb)) != ERR_OK)
+            return rc;
+        buf_append_str(sql, "SELECT * FROM (VALUES ");
+        for (size_t i = 0; i < n; i++) {
+            if (r->can_db && !r->can_db(r->can_db_ctx, names[i]))
+                continue;
+            buf_append_str(sql, rows++ ? ", (" : "(");
+            duck_sql_str_append(sql, names[i]);
+            buf_append_char(sql, ')');
+        }
+        catalog_strings_free(names, n);
+        if (!rows) {
+            buf_reset(sql);
+            buf_append_str(sql, "SELECT CAST(NULL AS VARCHAR) AS \"database\" WHERE false");
+        } else {
+            buf_append_str(sql, ") t(\"database\") ORDER BY 1");
+        }
+        return ERR_OK;
+    } else {
+        struct catalog_measurement *ms = NULL;
+        size_t n = 0;
+        const char *root = storage_root(qe->o.storage);
+        if (db[0] && r->can_db && !r->can_db(r->can_db_ctx, db))
+            return errbuf_set(eb, ERR_PERM, "Permission denied: token may not access database '%s'",
+                              db);
+        if ((rc = catalog_measurements_list(qe->o.catalog, db[0] ? db : r->database, &ms, &n,
+                                            eb)) != ERR_OK)
+            return rc;
+        buf_append_str(sql, "SELECT * FROM (VALUES ");
+        for (size_t i = 0; i < n; i++) {
+            char path[4096];
+            if (r->can_db && !r->can_db(r->can_db_ctx, ms[i].database))
+                continue;
+            snprintf(path, sizeof(path), "%s/%s/%s/", root ? root : "", ms[i].database,
+                     ms[i].measurement);
+            buf_append_str(sql, rows++ ? ", (" : "(");
+            duck_sql_str_append(sql, ms[i].database);
+            buf_append_str(sql, ", ");
+            duck_sql_str_append(sql, ms[i].measurement);
+            buf_append_str(sql, ", ");
+            duck_sql_str_append(sql, path);
+            buf_printf(sql, ", %" PRId64 ", CAST(%.6f AS DOUBLE))", ms[i].files,
+                       (double)ms[i].bytes / (1024.0 * 1024.0));
+        }
+        catalog_measurements_free(ms, n);
+        if (!rows) {
+            buf_reset(sql);
+            buf_append_str(sql, "SELECT CAST(NULL AS VARCHAR) AS \"database\", CAST(NULL AS VARCHAR) "
+                                "AS table_name, CAST(NULL AS VARCHAR) AS storage_path, CAST(NULL "
+                                "AS BIGINT) AS file_count, CAST(NULL AS DOUBLE) AS total_size_mb "
+                                "WHERE false");
+        } else {
+            buf_append_str(sql, ") t(\"database\", table_name, storage_path, file_count, "
+                                "total_size_mb) ORDER BY 1, 2");
+        }
+        return ERR_OK;
+    }
+}
+
+/* ---- references -> views ----------------------------------------------------------------- */
+
+struct list_ctx {
+    struct query_engine *qe;
+    const char *db, *m;
+    int64_t min_us, max_us;
+    struct catalog_file *files;
+    size_t nfiles;
+};
+
+static enum err list_files_cb(void *ctx, struct errbuf *eb)
+{
+    struct list_ctx *lc = ctx;
+
+    catalog_files_free(lc->files, lc->nfiles);
+    lc->files = NULL;
+    lc->nfiles = 0;
+    return catalog_files_list(lc->qe->o.catalog, lc->db, lc->m, lc->min_us, lc->max_us,
+                              &lc->files, &lc->nfiles, eb);
+}
+
+/* Evaluate the reference's time bounds; unknown sides stay INT64_MIN / INT64_MAX. */
+static void eval_bounds(struct query_engine *qe, const struct query_ref *ref, int64_t *min_us,
+                        int64_t *max_us, bool *bounded)
+{
+    *min_us = INT64_MIN;
+    *max_us = INT64_MAX;
+    *bounded = false;
+    for (size_t i = 0; i < ref->nbounds; i++) {
+        struct errbuf eb;
+        char *sql = NULL, *val = NULL, *end = NULL;
+        long long v;
+
+        errbuf_init(&eb);
+        if (duck_query_text(qe->o.duck, "SELECT json_deserialize_sql($1::JSON)",
+                            ref->bounds[i].select_json, &sql, &eb) != ERR_OK ||
+            !sql)
+            goto next;
+        if (duck_query_text(qe->o.duck, sql, NULL, &val, &eb) != ERR_OK || !val)
+            goto next;
+        v = strtoll(val, &end, 10);
+        if (end == val || *end)
+            goto next;
+        if (ref->bounds[i].op != QUERY_BOUND_MAX && v > *min_us)
+            *min_us = v;
+        if (ref->bounds[i].op != QUERY_BOUND_MIN && v < *max_us)
+            *max_us = v;
+        *bounded = true;
+    next:
+        free(sql);
+        free(val);
+    }
+}
+
+static enum err build_view(struct query *q, const struct query_req *r, const struct query_ref *ref,
+                           struct snap *s, struct buf *view, struct errbuf *eb)
+{
+    struct query_engine *qe = q->qe;
+    struct list_ctx lc = {.qe = qe, .db = ref->database, .m = ref->measurement};
+    struct catalog_column *cols = NULL;
+    size_t ncols = 0, buffered = 0;
+    bool bounded;
+    enum err rc;
+
+    if (r->can_db && !r->can_db(r->can_db_ctx, ref->database))
+        return errbuf_set(eb, ERR_PERM, "Permission denied: token may not access database '%s'",
+                          ref->database);
+    eval_bounds(qe, ref, &lc.min_us, &lc.max_us, &bounded);
+    if (bounded)
+        q->prof.bounded_refs++;
+    if ((rc = catalog_columns_list(qe->o.catalog, ref->database, ref->measurement, &cols, &ncols,
+                                   eb)) != ERR_OK)
+        return rc;
+    if (qe->o.buffers)
+        rc = bufmgr_snapshot(qe->o.buffers, ref->database, ref->measurement, list_files_cb, &lc,
+                             &s->batches, &s->nbatches, eb);
+    else
+        rc = list_files_cb(&lc, eb);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < s->nbatches; i++)
+        buffered += s->batches[i]->nrows;
+    if (ncols == 0 && lc.nfiles == 0 && buffered == 0) {
+        rc = errbuf_set(eb, ERR_INVAL, "measurement '%s' not found in database '%s'",
+                        ref->measurement, ref->database);
+        goto out;
+    }
+    buf_append_str(view, "CREATE TEMP VIEW ");
+    duck_sql_ident_append(view, ref->view);
+    buf_append_str(view, " AS SELECT CAST(NULL AS TIMESTAMP) AS \"time\"");
+    for (size_t i = 0; i < ncols; i++) {
+        if (!strcasecmp(cols[i].name, "time"))
+            continue;
+        buf_printf(view, ", CAST(NULL AS %s) AS ", cols[i].type);
+        duck_sql_ident_append(view, cols[i].name);
+    }
+    buf_append_str(view, " WHERE false");
+    if (lc.nfiles) {
+        buf_append_str(view, " UNION ALL BY NAME SELECT * FROM read_parquet([");
+        for (size_t i = 0; i < lc.nfiles; i++) {
+            char path[4096];
+            if (storage_local_path(qe->o.storage, lc.files[i].path, path, sizeof(path)) != ERR_OK) {
+                rc = errbuf_set(eb, ERR_INTERNAL, "storage path too long: %s", lc.files[i].path);
+                goto out;
+            }
+            if (i)
+                buf_append_char(view, ',');
+            duck_sql_str_append(view, path);
+        }
+        buf_append_str(view, "], union_by_name=true)");
+    }
+    s->scan_ids = xcalloc(s->nbatches ? s->nbatches : 1, sizeof(*s->scan_ids));
+    for (size_t i = 0; i < s->nbatches; i++) {
+        if (s->batches[i]->nrows == 0)
+            continue;
+        s->scan_ids[i] = duck_scan_add(qe->o.duck, s->batches[i]);
+        buf_printf(view, " UNION ALL BY NAME SELECT * FROM arc_batch_scan(%" PRIu64 "::UBIGINT)",
+                   s->scan_ids[i]);
+    }
+    if (view->len >= QE_VIEW_SQL_MAX) {
+        rc = errbuf_set(eb, ERR_LIMIT, "measurement '%s' has too many files for one query",
+                        ref->measurement);
+        goto out;
+    }
+    q->prof.files += lc.nfiles;
+    q->prof.buffered_rows += buffered;
+out:
+    catalog_columns_free(cols, ncols);
+    catalog_files_free(lc.files, lc.nfiles);
+    return rc;
+}
+
+/* ---- query_start ----------------------------------------------------------------------- */
+
+static enum err run_sql(struct query *q, const char *const *setup, size_t nsetup, const char *sql,
+                        struct errbuf *eb)
+{
+    enum err rc = duck_query_exec_setup(q->qe->o.duck, setup, nsetup, sql, q->cancel, &q->res, eb);
+
+    if (rc)
+        return user_error(q, rc, eb);
+    return ERR_OK;
+}
+
+enum err query_start(struct query_engine *qe, const struct query_req *r, struct query **out,
+                     struct errbuf *eb)
+{
+    struct query_rewrite rw = {0};
+    struct query *q = NULL;
+    char *sqlz = NULL, *tree = NULL, *final_sql = NULL;
+    struct buf *views = NULL, sql;
+    char **setup = NULL;
+    char showdb[160];
+    enum show_kind sk;
+    struct query_req req = *r;
+    enum err rc;
+
+    if (!req.database)
+        req.database = "default";
+    buf_init(&sql, 0);
+    if (r->sql_len > qe->o.max_sql_bytes) {
+        count(qe->m_errors, 1);
+        return errbuf_set(eb, ERR_LIMIT, "SQL too long: %zu bytes (max %zu)", r->sql_len,
+                          qe->o.max_sql_bytes);
+    }
+    if (qe->o.max_concurrent &&
+        atomic_fetch_add(&qe->running, 1) >= qe->o.max_concurrent) {
+        atomic_fetch_sub(&qe->running, 1);
+        count(qe->m_rejected, 1);
+        return errbuf_set(eb, ERR_TOOMANY, "too many concurrent queries (max %u)",
+                          qe->o.max_concurrent);
+    }
+    if (!qe->o.max_concurrent)
+        atomic_fetch_add(&qe->running, 1);
+    count(qe->m_queries, 1);
+    q = query_alloc(qe);
+    sqlz = xstrndup(r->sql ? r->sql : "", r->sql_len);
+    if (r->sql && memchr(r->sql, '\0', r->sql_len)) {
+        rc = errbuf_set(eb, ERR_PARSE, "SQL contains a NUL byte");
+        goto fail;
+    }
+
+    sk = parse_show(sqlz, showdb, sizeof(showdb));
+    if (sk != SHOW_NONE) {
+        if ((rc = show_sql(qe, &req, sk, showdb, &sql, eb)) != ERR_OK)
+            goto fail;
+        if (r->explain) {
+            final_sql = xmalloc(sql.len + 16);
+            snprintf(final_sql, sql.len + 16, "EXPLAIN %s", sql.data);
+        }
+        if ((rc = run_sql(q, NULL, 0, final_sql ? final_sql : sql.data, eb)) != ERR_OK)
+            goto fail;
+        goto done;
+    }
+
+    if ((rc = duck_query_text(qe->o.duck, "SELECT json_serialize_sql($1::VARCHAR)", sqlz, &tree, eb)) !=
+        ERR_OK)
+        goto fail;
+    if (!tree) {
+        rc = errbuf_set(eb, ERR_INTERNAL, "json_serialize_sql returned NULL");
+        goto fail;
+    }
+    if ((rc = query_rewrite_tree(tree, strlen(tree), req.database, &rw, eb)) != ERR_OK)
+        goto fail;
+    q->prof.refs = rw.nrefs;
+    q->snaps = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*q->snaps));
+    q->nsnaps = rw.nrefs;
+    views = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*views));
+    setup = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*setup));
+    for (size_t i = 0; i < rw.nrefs; i++) {
+        buf_init(&views[i], 0);
+        if ((rc = build_view(q, &req, &rw.refs[i], &q->snaps[i], &views[i], eb)) != ERR_OK)
+            goto fail;
+        setup[i] = views[i].data;
+    }
+    if ((rc = duck_query_text(qe->o.duck, "SELECT json_deserialize_sql($1::JSON)", rw.json, &final_sql,
+                              eb)) != ERR_OK ||
+        !final_sql) {
+        if (rc == ERR_OK)
+            rc = errbuf_set(eb, ERR_INTERNAL, "json_deserialize_sql returned NULL");
+        else
+            rc = errbuf_prefix(eb, "rewrite");
+        if (rc == ERR_DB)
+            eb->code = rc = ERR_INTERNAL;
+        goto fail;
+    }
+    if (r->explain) {
+        buf_append_str(&sql, "EXPLAIN ");
+        buf_append_str(&sql, final_sql);
+    } else {
+        buf_append_str(&sql, final_sql);
+    }
+    if ((rc = run_sql(q, (const char *const *)setup, rw.nrefs, sql.data, eb)) != ERR_OK)
+        goto fail;
+    count(qe->m_files, q->prof.files);
+
+done:
+    *out = q;
+    q = NULL;
+    rc = ERR_OK;
+fail:
+    if (rc != ERR_OK)
+        count(qe->m_errors, 1);
+    query_finish(q);
+    for (size_t i = 0; views && i < rw.nrefs; i++)
+        buf_release(&views[i]);
+    free(views);
+    free(setup);
+    query_rewrite_release(&rw);
+    buf_release(&sql);
+    free(final_sql);
+    free(tree);
+    free(sqlz);
+    return rc;
+}

@@ -1,0 +1,135 @@
+/* query.h - the query engine: sandboxed DuckDB SQL over Arc's Parquet files and
+ * live buffers, with measurement name resolution, time pruning and limits.
+ *
+ * A query goes: SQL text -> DuckDB's own parser (json_serialize_sql) -> parse-tree
+ * checks and rewrite (rewrite.c: every measurement reference becomes a per-query
+ * view, forbidden table/scalar functions are refused, WHERE bounds on `time` are
+ * extracted) -> per reference, a consistent snapshot of the catalog's files
+ * (pruned by the time bounds) and the buffered rows -> TEMP VIEWs on a fresh
+ * connection of the sandboxed query instance -> a streaming duck_result that the
+ * caller encodes (query/encode.h). SHOW DATABASES / SHOW TABLES / SHOW
+ * MEASUREMENTS are answered from the catalog (also as a duck_result).
+ *
+ * Sandbox, two layers: DuckDB's own guards on the query instance (duck.h) and the
+ * parse-tree checks here. Only SELECT-like statements serialize, so COPY, ATTACH,
+ * SET, PRAGMA, CREATE, ... fail at the parser step.
+ *
+ * Limits: a cap on running queries (ERR_TOOMANY), on the SQL text (ERR_LIMIT),
+ * and a timeout enforced by a watchdog thread with duck_query_cancel().
+ *
+ * Errors: ERR_PARSE/ERR_INVAL (400: bad or refused SQL, unknown measurement, with
+ * DuckDB's message), ERR_PERM (403: a database the caller may not read),
+ * ERR_LIMIT (413), ERR_TOOMANY (429), ERR_TIMEOUT (cancelled), others are ours (500).
+ * Thread: every function is safe from any thread except the event loop (they block). */
+#ifndef QUERY_QUERY_H
+#define QUERY_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct duck;
+struct duck_result;
+struct catalog;
+struct bufmgr;
+struct storage;
+struct metrics;
+struct query_engine;
+struct query;
+
+/* May the caller read database db? (The HTTP layer passes the token's check.) */
+typedef bool query_can_db_fn(const void *ctx, const char *db);
+
+struct query_engine_opts {
+    struct duck *duck;        /* borrowed, required */
+    struct catalog *catalog;  /* borrowed, required */
+    struct bufmgr *buffers;   /* borrowed; NULL = no read-your-writes scan */
+    struct storage *storage;  /* borrowed, required (file paths) */
+    struct metrics *metrics;  /* may be NULL */
+    int64_t timeout_ms;       /* per query; 0 = none */
+    unsigned max_concurrent;  /* running queries; 0 = unlimited */
+    size_t max_sql_bytes;     /* SQL text cap; 0 = ARC_MAX_SQL_BYTES */
+};
+
+enum err query_engine_new(const struct query_engine_opts *o, struct query_engine **out,
+                          struct errbuf *eb);
+/* No query may be running. Accepts NULL. */
+void query_engine_free(struct query_engine *qe);
+
+struct query_req {
+    const char *sql;          /* the statement (need not be NUL-terminated) */
+    size_t sql_len;
+    const char *database;     /* database of unqualified names ("default" if NULL) */
+    query_can_db_fn *can_db;  /* NULL = every database allowed */
+    const void *can_db_ctx;
+    bool explain;             /* run EXPLAIN of the statement instead (estimates) */
+};
+
+/* What a query touched, for the x-arc-profile header and tests. */
+struct query_profile {
+    size_t refs;           /* measurement references resolved */
+    size_t files;          /* Parquet files opened (after time pruning) */
+    size_t buffered_rows;  /* rows read from the live buffers */
+    size_t bounded_refs;   /* references that had a usable time bound */
+};
+
+/* Parse, check, rewrite and start the statement. On success *out owns a running
+ * query: read its rows through query_result(), then query_finish(). */
+enum err query_start(struct query_engine *qe, const struct query_req *r, struct query **out,
+                     struct errbuf *eb);
+/* The streaming result (borrowed; valid until query_finish). */
+struct duck_result *query_result(struct query *q);
+/* Next chunk of the result (duck_result_next_chunk, with the timeout reported as
+ * ERR_TIMEOUT "query timed out after N s" and DuckDB failures as ERR_INVAL). */
+struct duck_chunk;
+enum err query_next_chunk(struct query *q, struct duck_chunk **out, struct errbuf *eb);
+const struct query_profile *query_get_profile(const struct query *q);
+/* Monotonic start of the query (ns), for execution_time_ms. */
+int64_t query_started_ns(const struct query *q);
+/* Interrupt the query (client gone). Thread: any. */
+void query_cancel(struct query *q);
+/* Free the result and everything the query held; releases its concurrency slot.
+ * Accepts NULL. */
+void query_finish(struct query *q);
+
+/* Map an engine error to an HTTP status (400/403/413/429/504/500). */
+int query_http_status(enum err code);
+
+/* ---- parse-tree rewrite (rewrite.c), public for tests --------------------------- */
+
+enum query_bound_op {
+    QUERY_BOUND_MIN = 1, /* time >= v (or >) */
+    QUERY_BOUND_MAX = 2, /* time <= v (or <) */
+    QUERY_BOUND_EQ = 3,  /* time = v */
+};
+
+struct query_bound {
+    enum query_bound_op op;
+    char *select_json; /* serialized `SELECT epoch_us(CAST((expr) AS TIMESTAMP))` */
+};
+
+struct query_ref {
+    char *database;     /* resolved database (owned) */
+    char *measurement;  /* owned */
+    char *view;         /* the per-query view name that replaced the reference */
+    struct query_bound *bounds;
+    size_t nbounds;
+};
+
+struct query_rewrite {
+    char *json;              /* rewritten parse tree for json_deserialize_sql */
+    struct query_ref *refs;  /* in order of appearance */
+    size_t nrefs;
+};
+
+/* Check and rewrite the output of json_serialize_sql(sql). default_db resolves
+ * unqualified names. ERR_PARSE: DuckDB's parser refused the SQL, or it is not a
+ * single SELECT (message says which); ERR_INVAL: a forbidden function (named) or
+ * a name form we do not support; ERR_LIMIT: the tree is too deep / too many refs. */
+enum err query_rewrite_tree(const char *tree_json, size_t len, const char *default_db,
+                            struct query_rewrite *out, struct errbuf *eb);
+void query_rewrite_release(struct query_rewrite *rw);
+
+#endif

@@ -1,0 +1,707 @@
+/* rewrite.c - check and rewrite a query's parse tree (DuckDB's json_serialize_sql).
+ *
+ * We never look at SQL text with patterns: DuckDB's parser turns the statement
+ * into a JSON tree, and this file walks that tree. Comments and string literals
+ * are gone, quoted identifiers are plain strings, joins keep their join_type, so
+ * the rewrite cannot change what the query means. For every table reference
+ * (BASE_TABLE) that is not a CTE in scope:
+ *   cpu       -> (default_db, cpu)     prod.cpu -> (prod, cpu)
+ * the reference is renamed to a per-query view `__arc_q_<n>` (schema cleared) and,
+ * if it had no alias, aliased to the original table name so `cpu.host` still binds.
+ * The engine creates those views over the measurement's files and buffered rows.
+ *
+ * Sandbox checks on the same walk: table functions other than range,
+ * generate_series and unnest are refused (read_csv, read_parquet, glob, read_text,
+ * query, duckdb_settings, ...), as are a few scalar functions that reveal the
+ * environment (getenv, current_setting). Statement kinds other than SELECT never
+ * get here: json_serialize_sql refuses them.
+ *
+ * Time pruning: for a reference, the WHERE of the SELECT node whose FROM holds it
+ * is split into top-level AND conjuncts; `time <op> expr` / `expr <op> time` /
+ * `time BETWEEN a AND b`, with `time` unqualified (single FROM item) or qualified
+ * by the reference's alias, and expr free of column references and subqueries,
+ * gives a bound. The bound is kept as a tiny serialized SELECT that the engine
+ * evaluates in DuckDB (now() - INTERVAL ..., string literals, casts: whatever the
+ * comparison would compute). Pruning with a WHERE conjunct is safe for any join
+ * kind: WHERE runs after the joins, so a row of the reference outside the bound
+ * can never satisfy the conjunct.
+ *
+ * The JSON is handled by a small DOM of our own rather than jansson because the
+ * tree holds numbers jansson cannot carry losslessly (uint64 query locations
+ * such as 18446744073709551615, Infinity, NaN): scalars are kept as raw tokens
+ * and written back verbatim. Input size and nesting depth are capped. */
+#include "query/query.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/buf.h"
+#include "core/limits.h"
+#include "core/mem.h"
+
+#define RW_MAX_DEPTH 400                 /* JSON nesting (SQL nesting ~ 1/4 of it) */
+#define RW_MAX_JSON_BYTES ((size_t)64 << 20)
+#define RW_MAX_REFS 256                  /* measurement references per query */
+
+/* ---- a minimal JSON DOM ------------------------------------------------------------ */
+
+enum jt { J_RAW, J_STR, J_ARR, J_OBJ };
+
+struct jv {
+    enum jt t;
+    char *s;          /* J_RAW: token text; J_STR: decoded string */
+    size_t slen;
+    struct jv **kids; /* J_ARR items / J_OBJ values */
+    char **keys;      /* J_OBJ keys (decoded, NUL-terminated) */
+    size_t n, cap;
+};
+
+struct jp {
+    const char *p, *end;
+    int depth;
+    const char *err;
+};
+
+static void jv_free(struct jv *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        jv_free(v->kids[i]);
+        if (v->keys)
+            free(v->keys[i]);
+    }
+    free(v->kids);
+    free(v->keys);
+    free(v->s);
+    free(v);
+}
+
+static void jv_push(struct jv *v, char *key, struct jv *kid)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? 2 * v->cap : 4;
+        v->kids = xreallocarray(v->kids, v->cap, sizeof(*v->kids));
+        if (v->t == J_OBJ)
+            v->keys = xreallocarray(v->keys, v->cap, sizeof(*v->keys));
+    }
+    if (v->t == J_OBJ)
+        v->keys[v->n] = key;
+    v->kids[v->n++] = kid;
+}
+
+static void skip_ws(struct jp *p)
+{
+    while (p->p < p->end && (*p->p == ' ' || *p->p == '\n' || *p->p == '\t' || *p->p == '\r'))
+        p->p++;
+}
+
+static void put_utf8(struct buf *b, unsigned cp)
+{
+    char o[4];
+    size_t n;
+
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        o[0] = (char)(0xF0 | (cp >> 18));
+        o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    buf_append(b, o, n);
+}
+
+static bool hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Parse a string at p->p (at the opening quote) into a new NUL-terminated string. */
+static char *parse_str(struct jp *p, size_t *len_out)
+{
+    struct buf b;
+
+    buf_init(&b, 0);
+    p->p++;
+    while (p->p < p->end && *p->p != '"') {
+        char c = *p->p++;
+        if (c != '\\') {
+            buf_append_char(&b, c);
+            continue;
+        }
+        if (p->p >= p->end)
+            break;
+        c = *p->p++;
+        switch (c) {
+        case 'n': buf_append_char(&b, '\n'); break;
+        case 't': buf_append_char(&b, '\t'); break;
+        case 'r': buf_append_char(&b, '\r'); break;
+        case 'b': buf_append_char(&b, '\b'); break;
+        case 'f': buf_append_char(&b, '\f'); break;
+        case 'u': {
+            unsigned cp, lo;
+            if (p->end - p->p < 4 || !hex4(p->p, &cp)) {
+                p->err = "bad \\u escape";
+                buf_release(&b);
+                return NULL;
+            }
+            p->p += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && p->end - p->p >= 6 && p->p[0] == '\\' &&
+                p->p[1] == 'u' && hex4(p->p + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                p->p += 6;
+            }
+            put_utf8(&b, cp);
+            break;
+        }
+        default: buf_append_char(&b, c); break; /* \" \\ \/ */
+        }
+    }
+    if (p->p >= p->end) {
+        p->err = "unterminated string";
+        buf_release(&b);
+        return NULL;
+    }
+    p->p++;
+    *len_out = b.len;
+    if (!b.data)
+        return xstrdup("");
+    return buf_steal(&b, NULL);
+}
+
+static struct jv *parse_val(struct jp *p)
+{
+    struct jv *v;
+
+    skip_ws(p);
+    if (p->p >= p->end) {
+        p->err = "unexpected end";
+        return NULL;
+    }
+    if (++p->depth > RW_MAX_DEPTH) {
+        p->err = "too deep";
+        return NULL;
+    }
+    v = xcalloc(1, sizeof(*v));
+    if (*p->p == '"') {
+        v->t = J_STR;
+        v->s = parse_str(p, &v->slen);
+        if (!v->s)
+            goto fail;
+    } else if (*p->p == '[' || *p->p == '{') {
+        bool obj = *p->p == '{';
+        char close = obj ? '}' : ']';
+        v->t = obj ? J_OBJ : J_ARR;
+        p->p++;
+        skip_ws(p);
+        if (p->p < p->end && *p->p == close) {
+            p->p++;
+        } else {
+            for (;;) {
+                char *key = NULL;
+                size_t kl;
+                struct jv *kid;
+                skip_ws(p);
+                if (obj) {
+                    if (p->p >= p->end || *p->p != '"') {
+                        p->err = "expected key";
+                        goto fail;
+                    }
+                    key = parse_str(p, &kl);
+                    if (!key)
+                        goto fail;
+                    skip_ws(p);
+                    if (p->p >= p->end || *p->p != ':') {
+                        free(key);
+                        p->err = "expected ':'";
+                        goto fail;
+                    }
+                    p->p++;
+                }
+                kid = parse_val(p);
+                if (!kid) {
+                    free(key);
+                    goto fail;
+                }
+                jv_push(v, key, kid);
+                skip_ws(p);
+                if (p->p < p->end && *p->p == ',') {
+                    p->p++;
+                    continue;
+                }
+                if (p->p < p->end && *p->p == close) {
+                    p->p++;
+                    break;
+                }
+                p->err = "expected ',' or close";
+                goto fail;
+            }
+        }
+    } else {
+        const char *s = p->p;
+        while (p->p < p->end && (strchr("+-.", *p->p) || (*p->p >= '0' && *p->p <= '9') ||
+                                 (*p->p >= 'a' && *p->p <= 'z') || (*p->p >= 'A' && *p->p <= 'Z')))
+            p->p++;
+        if (p->p == s) {
+            p->err = "unexpected character";
+            goto fail;
+        }
+        v->t = J_RAW;
+        v->s = xstrndup(s, (size_t)(p->p - s));
+        v->slen = (size_t)(p->p - s);
+    }
+    p->depth--;
+    return v;
+fail:
+    jv_free(v);
+    return NULL;
+}
+
+static void jv_dump(const struct jv *v, struct buf *b)
+{
+    switch (v->t) {
+    case J_RAW: buf_append(b, v->s, v->slen); break;
+    case J_STR: buf_append_json_str(b, v->s, v->slen); break;
+    case J_ARR:
+    case J_OBJ:
+        buf_append_char(b, v->t == J_ARR ? '[' : '{');
+        for (size_t i = 0; i < v->n; i++) {
+            if (i)
+                buf_append_char(b, ',');
+            if (v->t == J_OBJ) {
+                buf_append_json_str(b, v->keys[i], strlen(v->keys[i]));
+                buf_append_char(b, ':');
+            }
+            jv_dump(v->kids[i], b);
+        }
+        buf_append_char(b, v->t == J_ARR ? ']' : '}');
+        break;
+    }
+}
+
+static struct jv *jget(const struct jv *o, const char *key)
+{
+    if (!o || o->t != J_OBJ)
+        return NULL;
+    for (size_t i = 0; i < o->n; i++)
+        if (!strcmp(o->keys[i], key))
+            return o->kids[i];
+    return NULL;
+}
+
+/* The string value of o[key], or NULL if absent / not a string. */
+static const char *jstr(const struct jv *o, const char *key)
+{
+    struct jv *v = jget(o, key);
+    return v && v->t == J_STR ? v->s : NULL;
+}
+
+static void jset_str(struct jv *o, const char *key, const char *val)
+{
+    struct jv *v = jget(o, key);
+
+    if (!v) {
+        v = xcalloc(1, sizeof(*v));
+        jv_push(o, xstrdup(key), v);
+    }
+    if (v->t == J_ARR || v->t == J_OBJ) {
+        for (size_t i = 0; i < v->n; i++) {
+            jv_free(v->kids[i]);
+            if (v->keys)
+                free(v->keys[i]);
+        }
+        free(v->kids);
+        free(v->keys);
+        v->kids = NULL;
+        v->keys = NULL;
+        v->n = v->cap = 0;
+    }
+    free(v->s);
+    v->t = J_STR;
+    v->s = xstrdup(val);
+    v->slen = strlen(val);
+}
+
+/* ---- the walk ------------------------------------------------------------------------ */
+
+struct sel_ctx {
+    const struct jv *node;  /* the SELECT_NODE */
+    size_t from_items;      /* leaf items in its FROM (tables, subqueries, functions) */
+};
+
+struct walk {
+    const char *default_db;
+    struct errbuf *eb;
+    enum err rc;
+    const char **ctes;      /* CTE names in scope (borrowed from the tree) */
+    size_t nctes, ctes_cap;
+    struct sel_ctx *sel;    /* SELECT node stack */
+    size_t nsel, sel_cap;
+    struct query_ref *refs;
+    size_t nrefs, refs_cap;
+};
+
+static const char *const allowed_table_fns[] = {"range", "generate_series", "unnest"};
+static const char *const denied_scalar_fns[] = {"getenv", "current_setting"};
+
+static bool is_cte(const struct walk *w, const char *name)
+{
+    for (size_t i = 0; i < w->nctes; i++)
+        if (!strcasecmp(w->ctes[i], name))
+            return true;
+    return false;
+}
+
+static size_t count_from_items(const struct jv *t)
+{
+    const char *type = jstr(t, "type");
+
+    if (!type)
+        return 0;
+    if (!strcmp(type, "JOIN"))
+        return count_from_items(jget(t, "left")) + count_from_items(jget(t, "right"));
+    if (!strcmp(type, "EMPTY"))
+        return 0;
+    return 1;
+}
+
+/* Does expression e reference a column, a subquery or a parameter? */
+static bool has_column(const struct jv *e)
+{
+    const char *cls;
+
+    if (!e || (e->t != J_OBJ && e->t != J_ARR))
+        return false;
+    if (e->t == J_OBJ && (cls = jstr(e, "class")) &&
+        (!strcmp(cls, "COLUMN_REF") || !strcmp(cls, "SUBQUERY") || !strcmp(cls, "PARAMETER") ||
+         !strcmp(cls, "STAR") || !strcmp(cls, "LAMBDA_REF") || !strcmp(cls, "WINDOW")))
+        return true;
+    for (size_t i = 0; i < e->n; i++)
+        if (has_column(e->kids[i]))
+            return true;
+    return false;
+}
+
+/* Is e the `time` column of the reference with effective name alias? */
+static bool is_time_col(const struct jv *e, const char *alias, bool single)
+{
+    const struct jv *names;
+
+    if (!e || e->t != J_OBJ || !jstr(e, "class") || strcmp(jstr(e, "class"), "COLUMN_REF"))
+        return false;
+    names = jget(e, "column_names");
+    if (!names || names->t != J_ARR)
+        return false;
+    if (names->n == 1 && names->kids[0]->t == J_STR)
+        return single && !strcasecmp(names->kids[0]->s, "time");
+    if (names->n == 2 && names->kids[0]->t == J_STR && names->kids[1]->t == J_STR)
+        return !strcasecmp(names->kids[0]->s, alias) && !strcasecmp(names->kids[1]->s, "time");
+    return false;
+}
+
+static char *bound_json(const struct jv *expr)
+{
+    struct buf b;
+
+    buf_init(&b, 0);
+    buf_append_str(&b,
+                   "{\"error\":false,\"statements\":[{\"node\":{\"type\":\"SELECT_NODE\","
+                   "\"modifiers\":[],\"cte_map\":{\"map\":[]},\"select_list\":[{\"class\":"
+                   "\"FUNCTION\",\"type\":\"FUNCTION\",\"alias\":\"\",\"query_location\":0,"
+                   "\"function_name\":\"epoch_us\",\"schema\":\"\",\"children\":[{\"class\":"
+                   "\"CAST\",\"type\":\"OPERATOR_CAST\",\"alias\":\"\",\"query_location\":0,"
+                   "\"child\":");
+    jv_dump(expr, &b);
+    buf_append_str(&b,
+                   ",\"cast_type\":{\"id\":\"TIMESTAMP\",\"type_info\":null},\"try_cast\":false}],"
+                   "\"filter\":null,\"order_bys\":{\"type\":\"ORDER_MODIFIER\",\"orders\":[]},"
+                   "\"distinct\":false,\"is_operator\":false,\"export_state\":false,"
+                   "\"catalog\":\"\"}],\"from_table\":{\"type\":\"EMPTY\",\"alias\":\"\","
+                   "\"sample\":null,\"query_location\":0},\"where_clause\":null,"
+                   "\"group_expressions\":[],\"group_sets\":[],\"aggregate_handling\":"
+                   "\"STANDARD_HANDLING\",\"having\":null,\"sample\":null,\"qualify\":null},"
+                   "\"named_param_map\":[]}]}");
+    return buf_steal(&b, NULL);
+}
+
+static void add_bound(struct query_ref *r, enum query_bound_op op, const struct jv *expr)
+{
+    r->bounds = xreallocarray(r->bounds, r->nbounds + 1, sizeof(*r->bounds));
+    r->bounds[r->nbounds].op = op;
+    r->bounds[r->nbounds].select_json = bound_json(expr);
+    r->nbounds++;
+}
+
+/* One conjunct: add a bound to r if it constrains the reference's time. */
+static void conjunct_bounds(struct query_ref *r, const struct jv *c, const char *alias, bool single)
+{
+    const char *cls = jstr(c, "class"), *type = jstr(c, "type");
+    const struct jv *l, *rt;
+    enum query_bound_op op;
+    bool flip;
+
+    if (!cls || !type)
+        return;
+    if (!strcmp(cls, "CONJUNCTION") && !strcmp(type, "CONJUNCTION_AND")) {
+        const struct jv *kids = jget(c, "children");
+        for (size_t i = 0; kids && kids->t == J_ARR && i < kids->n; i++)
+            conjunct_bounds(r, kids->kids[i], alias, single);
+        return;
+    }
+    if (!strcmp(cls, "BETWEEN")) {
+        const struct jv *lo = jget(c, "lower"), *hi = jget(c, "upper");
+        if (is_time_col(jget(c, "input"), alias, single) && lo && hi && !has_column(lo) &&
+            !has_column(hi)) {
+            add_bound(r, QUERY_BOUND_MIN, lo);
+            add_bound(r, QUERY_BOUND_MAX, hi);
+        }
+        return;
+    }
+    if (strcmp(cls, "COMPARISON") != 0)
+        return;
+    l = jget(c, "left");
+    rt = jget(c, "right");
+    if (is_time_col(l, alias, single) && rt && !has_column(rt)) {
+        flip = false;
+    } else if (is_time_col(rt, alias, single) && l && !has_column(l)) {
+        flip = true;
+        rt = l;
+    } else {
+        return;
+    }
+    if (!strcmp(type, "COMPARE_EQUAL"))
+        op = QUERY_BOUND_EQ;
+    else if (!strcmp(type, "COMPARE_GREATERTHAN") || !strcmp(type, "COMPARE_GREATERTHANOREQUALTO"))
+        op = flip ? QUERY_BOUND_MAX : QUERY_BOUND_MIN;
+    else if (!strcmp(type, "COMPARE_LESSTHAN") || !strcmp(type, "COMPARE_LESSTHANOREQUALTO"))
+        op = flip ? QUERY_BOUND_MIN : QUERY_BOUND_MAX;
+    else
+        return;
+    add_bound(r, op, rt);
+}
+
+static enum err on_base_table(struct walk *w, struct jv *t)
+{
+    const char *schema = jstr(t, "schema_name"), *table = jstr(t, "table_name");
+    const char *cat = jstr(t, "catalog_name"), *alias = jstr(t, "alias");
+    const struct jv *colal = jget(t, "column_name_alias");
+    struct query_ref *r;
+    char view[32];
+    const char *eff;
+
+    if (!table)
+        return ERR_OK;
+    if ((!schema || !schema[0]) && is_cte(w, table))
+        return ERR_OK;
+    if (cat && cat[0])
+        return errbuf_set(w->eb, ERR_INVAL,
+                          "table name '%s.%s.%s': use measurement or database.measurement", cat,
+                          schema ? schema : "", table);
+    if (w->nrefs >= RW_MAX_REFS)
+        return errbuf_set(w->eb, ERR_LIMIT, "too many measurement references (max %d)",
+                          RW_MAX_REFS);
+    if (w->nrefs == w->refs_cap) {
+        w->refs_cap = w->refs_cap ? 2 * w->refs_cap : 4;
+        w->refs = xreallocarray(w->refs, w->refs_cap, sizeof(*w->refs));
+    }
+    r = &w->refs[w->nrefs++];
+    memset(r, 0, sizeof(*r));
+    r->database = xstrdup(schema && schema[0] ? schema : w->default_db);
+    r->measurement = xstrdup(table);
+    snprintf(view, sizeof(view), "__arc_q_%zu", w->nrefs);
+    r->view = xstrdup(view);
+
+    eff = alias && alias[0] ? alias : table;
+    /* Bounds from the WHERE of the SELECT node whose FROM holds this reference
+     * (renamed time columns are not followed). */
+    if (w->nsel > 0 && (!colal || colal->t != J_ARR || colal->n == 0)) {
+        const struct sel_ctx *s = &w->sel[w->nsel - 1];
+        const struct jv *where = jget(s->node, "where_clause");
+        if (where && where->t == J_OBJ)
+            conjunct_bounds(r, where, eff, s->from_items == 1);
+    }
+    if (!alias || !alias[0])
+        jset_str(t, "alias", table);
+    jset_str(t, "table_name", view);
+    jset_str(t, "schema_name", "");
+    return ERR_OK;
+}
+
+static enum err walk_node(struct walk *w, struct jv *v)
+{
+    const char *type, *cls;
+    struct jv *cte_map;
+    size_t ctes_before = w->nctes;
+    bool pushed_sel = false;
+    enum err rc = ERR_OK;
+
+    if (v->t != J_OBJ && v->t != J_ARR)
+        return ERR_OK;
+    if (v->t == J_OBJ) {
+        type = jstr(v, "type");
+        cls = jstr(v, "class");
+        if (type && !cls && !strcmp(type, "BASE_TABLE") && jget(v, "table_name"))
+            return on_base_table(w, v);
+        if (type && !cls && !strcmp(type, "TABLE_FUNCTION")) {
+            const char *fn = jstr(jget(v, "function"), "function_name");
+            bool ok = false;
+            for (size_t i = 0; fn && i < sizeof(allowed_table_fns) / sizeof(*allowed_table_fns); i++)
+                ok |= !strcasecmp(fn, allowed_table_fns[i]);
+            if (!ok)
+                return errbuf_set(w->eb, ERR_INVAL,
+                                  "table function %s() is not allowed: queries read Arc's "
+                                  "measurements only (allowed: range, generate_series, unnest)",
+                                  fn ? fn : "?");
+        }
+        if (cls && !strcmp(cls, "FUNCTION")) {
+            const char *fn = jstr(v, "function_name");
+            for (size_t i = 0; fn && i < sizeof(denied_scalar_fns) / sizeof(*denied_scalar_fns); i++)
+                if (!strcasecmp(fn, denied_scalar_fns[i]))
+                    return errbuf_set(w->eb, ERR_INVAL, "function %s() is not allowed", fn);
+        }
+        cte_map = jget(jget(v, "cte_map"), "map");
+        if (cte_map && cte_map->t == J_ARR) {
+            for (size_t i = 0; i < cte_map->n; i++) {
+                const char *k = jstr(cte_map->kids[i], "key");
+                if (!k)
+                    continue;
+                if (w->nctes == w->ctes_cap) {
+                    w->ctes_cap = w->ctes_cap ? 2 * w->ctes_cap : 8;
+                    w->ctes = xreallocarray(w->ctes, w->ctes_cap, sizeof(*w->ctes));
+                }
+                w->ctes[w->nctes++] = k;
+            }
+        }
+        if (type && !cls && !strcmp(type, "SELECT_NODE")) {
+            if (w->nsel == w->sel_cap) {
+                w->sel_cap = w->sel_cap ? 2 * w->sel_cap : 8;
+                w->sel = xreallocarray(w->sel, w->sel_cap, sizeof(*w->sel));
+            }
+            w->sel[w->nsel].node = v;
+            w->sel[w->nsel].from_items = count_from_items(jget(v, "from_table"));
+            w->nsel++;
+            pushed_sel = true;
+        }
+    }
+    for (size_t i = 0; i < v->n && rc == ERR_OK; i++) {
+        /* A subquery in this node's WHERE etc. pushes its own SELECT context; a
+         * FROM-clause table of this node sees this node's context. */
+        rc = walk_node(w, v->kids[i]);
+    }
+    if (pushed_sel)
+        w->nsel--;
+    w->nctes = ctes_before;
+    return rc;
+}
+
+static void refs_free(struct query_ref *refs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(refs[i].database);
+        free(refs[i].measurement);
+        free(refs[i].view);
+        for (size_t k = 0; k < refs[i].nbounds; k++)
+            free(refs[i].bounds[k].select_json);
+        free(refs[i].bounds);
+    }
+    free(refs);
+}
+
+enum err query_rewrite_tree(const char *tree_json, size_t len, const char *default_db,
+                            struct query_rewrite *out, struct errbuf *eb)
+{
+    struct jp p = {.p = tree_json, .end = tree_json + len};
+    struct walk w;
+    struct jv *root, *stmts;
+    const char *msg;
+    struct buf b;
+    enum err rc;
+
+    memset(&w, 0, sizeof(w));
+    if (len > RW_MAX_JSON_BYTES)
+        return errbuf_set(eb, ERR_LIMIT, "query too complex");
+    root = parse_val(&p);
+    if (!root) {
+        if (p.err && !strcmp(p.err, "too deep"))
+            return errbuf_set(eb, ERR_LIMIT, "query too deeply nested");
+        return errbuf_set(eb, ERR_INTERNAL, "parse tree unreadable: %s", p.err ? p.err : "?");
+    }
+    if (root->t != J_OBJ) {
+        rc = errbuf_set(eb, ERR_INTERNAL, "parse tree is not an object");
+        goto out;
+    }
+    if (jget(root, "error") && jget(root, "error")->t == J_RAW &&
+        !strcmp(jget(root, "error")->s, "true")) {
+        msg = jstr(root, "error_message");
+        if (msg && strstr(msg, "Only SELECT statements"))
+            rc = errbuf_set(eb, ERR_PARSE, "only SELECT queries are allowed");
+        else
+            rc = errbuf_set(eb, ERR_PARSE, "%s", msg ? msg : "cannot parse the query");
+        goto out;
+    }
+    stmts = jget(root, "statements");
+    if (!stmts || stmts->t != J_ARR || stmts->n == 0) {
+        rc = errbuf_set(eb, ERR_PARSE, "empty query");
+        goto out;
+    }
+    if (stmts->n > 1) {
+        rc = errbuf_set(eb, ERR_PARSE, "only one statement per query is allowed (got %zu)",
+                        stmts->n);
+        goto out;
+    }
+    w.default_db = default_db ? default_db : "default";
+    w.eb = eb;
+    rc = walk_node(&w, stmts);
+    if (rc)
+        goto out;
+    buf_init(&b, 0);
+    jv_dump(root, &b);
+    out->json = buf_steal(&b, NULL);
+    out->refs = w.refs;
+    out->nrefs = w.nrefs;
+    w.refs = NULL;
+    w.nrefs = 0;
+out:
+    refs_free(w.refs, w.nrefs);
+    free(w.ctes);
+    free(w.sel);
+    jv_free(root);
+    return rc;
+}
+
+void query_rewrite_release(struct query_rewrite *rw)
+{
+    if (!rw)
+        return;
+    free(rw->json);
+    refs_free(rw->refs, rw->nrefs);
+    memset(rw, 0, sizeof(*rw));
+}

@@ -1,0 +1,1 @@
+arc_unit_test(query arc_query arc_duck)

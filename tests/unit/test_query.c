@@ -1,0 +1,289 @@
+/* test_query.c - the parse-tree rewrite of the query engine, with DuckDB's real
+ * parser: which (database, measurement) references a statement has, that CTE names
+ * are not measurements, that the SQL rebuilt from the rewritten tree keeps LEFT
+ * JOINs, comments-free semantics, string literals and quoted identifiers, that the
+ * sandbox refuses file-reading functions and non-SELECT statements, and that the
+ * time bounds evaluate to the right microseconds. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/mem.h"
+#include "duck/duck.h"
+#include "query/query.h"
+
+struct fix {
+    char dir[64];
+    struct duck *d;
+};
+
+static int setup(void **state)
+{
+    struct fix *f = xcalloc(1, sizeof(*f));
+    struct duck_opts o = {0};
+    struct errbuf eb;
+
+    errbuf_init(&eb);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/arc_query_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    o.data_dir = f->dir;
+    o.query_threads = 1;
+    if (duck_open(&o, &f->d, &eb) != ERR_OK)
+        fail_msg("duck_open: %s", eb.msg);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fix *f = *state;
+    duck_close(f->d);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Serialize sql with DuckDB and rewrite it with default database "dflt". */
+static enum err rewrite(struct fix *f, const char *sql, struct query_rewrite *rw,
+                        struct errbuf *eb)
+{
+    char *tree = NULL;
+    enum err rc;
+
+    errbuf_init(eb);
+    rc = duck_query_text(f->d, "SELECT json_serialize_sql($1::VARCHAR)", sql, &tree, eb);
+    if (rc != ERR_OK)
+        fail_msg("serialize %s: %s", sql, eb->msg);
+    assert_non_null(tree);
+    memset(rw, 0, sizeof(*rw));
+    rc = query_rewrite_tree(tree, strlen(tree), "dflt", rw, eb);
+    free(tree);
+    return rc;
+}
+
+/* The SQL text DuckDB rebuilds from the rewritten tree (caller frees). */
+static char *rebuilt(struct fix *f, const struct query_rewrite *rw)
+{
+    struct errbuf eb;
+    char *sql = NULL;
+
+    errbuf_init(&eb);
+    if (duck_query_text(f->d, "SELECT json_deserialize_sql($1::JSON)", rw->json, &sql, &eb) != ERR_OK)
+        fail_msg("deserialize: %s", eb.msg);
+    assert_non_null(sql);
+    return sql;
+}
+
+struct ref_case {
+    const char *sql;
+    const char *refs; /* "db.m,db.m" in order of appearance */
+};
+
+static void test_refs_table(void **state)
+{
+    static const struct ref_case cases[] = {
+        {"SELECT * FROM cpu", "dflt.cpu"},
+        {"SELECT * FROM prod.cpu", "prod.cpu"},
+        {"SELECT * FROM cpu c JOIN prod.mem m ON c.time = m.time", "dflt.cpu,prod.mem"},
+        {"WITH recent AS (SELECT * FROM cpu) SELECT * FROM recent", "dflt.cpu"},
+        {"WITH cpu AS (SELECT 1 AS x) SELECT * FROM cpu", ""},
+        {"SELECT * FROM cpu WHERE host IN (SELECT host FROM prod.hosts)", "dflt.cpu,prod.hosts"},
+        {"SELECT (SELECT max(v) FROM disk) AS m", "dflt.disk"},
+        {"SELECT * FROM (SELECT * FROM \"weird name\") t", "dflt.weird name"},
+        {"SELECT 'FROM x' AS s /* FROM y */ FROM cpu -- FROM z", "dflt.cpu"},
+        {"SELECT * FROM a UNION ALL SELECT * FROM b.c", "dflt.a,b.c"},
+        {"SELECT * FROM range(10)", ""},
+        {"DESCRIBE prod.cpu", "prod.cpu"},
+        {"SELECT * FROM cpu ASOF JOIN mem USING (host, time)", "dflt.cpu,dflt.mem"},
+    };
+    struct fix *f = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct query_rewrite rw;
+        struct errbuf eb;
+        char got[512] = "";
+        size_t len = 0;
+
+        if (rewrite(f, cases[i].sql, &rw, &eb) != ERR_OK)
+            fail_msg("%s: %s", cases[i].sql, eb.msg);
+        for (size_t k = 0; k < rw.nrefs; k++)
+            len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s.%s", k ? "," : "",
+                                    rw.refs[k].database, rw.refs[k].measurement);
+        if (strcmp(got, cases[i].refs) != 0)
+            fail_msg("%s: refs '%s', want '%s'", cases[i].sql, got, cases[i].refs);
+        query_rewrite_release(&rw);
+    }
+}
+
+static void test_rebuilt_sql(void **state)
+{
+    struct fix *f = *state;
+    struct query_rewrite rw;
+    struct errbuf eb;
+    char *sql;
+
+    assert_int_equal(rewrite(f, "SELECT cpu.host, m.v, 'it''s FROM x' AS s FROM cpu "
+                                "LEFT JOIN prod.\"my mem\" m ON cpu.host = m.host -- FROM evil",
+                             &rw, &eb),
+                     ERR_OK);
+    assert_int_equal(rw.nrefs, 2);
+    assert_string_equal(rw.refs[1].database, "prod");
+    assert_string_equal(rw.refs[1].measurement, "my mem");
+    sql = rebuilt(f, &rw);
+    /* the unaliased reference keeps its name as alias; the join kind is kept */
+    assert_non_null(strstr(sql, "FROM __arc_q_1 AS cpu LEFT JOIN __arc_q_2 AS m"));
+    assert_non_null(strstr(sql, "'it''s FROM x'"));
+    assert_null(strstr(sql, "evil"));
+    assert_null(strstr(sql, "prod"));
+    free(sql);
+    query_rewrite_release(&rw);
+
+    /* RIGHT and FULL joins too */
+    assert_int_equal(rewrite(f, "SELECT * FROM a RIGHT JOIN b ON a.x = b.x FULL JOIN c ON true",
+                             &rw, &eb),
+                     ERR_OK);
+    sql = rebuilt(f, &rw);
+    assert_non_null(strstr(sql, "RIGHT JOIN __arc_q_2 AS b"));
+    assert_non_null(strstr(sql, "FULL JOIN __arc_q_3 AS c"));
+    free(sql);
+    query_rewrite_release(&rw);
+
+    /* big integers and special floats survive the round trip */
+    assert_int_equal(rewrite(f, "SELECT 18446744073709551615 AS u, 'inf'::DOUBLE AS i FROM cpu",
+                             &rw, &eb),
+                     ERR_OK);
+    sql = rebuilt(f, &rw);
+    assert_non_null(strstr(sql, "18446744073709551615"));
+    free(sql);
+    query_rewrite_release(&rw);
+}
+
+static void test_sandbox_refusals(void **state)
+{
+    static const struct {
+        const char *sql;
+        const char *msg;
+    } cases[] = {
+        {"SELECT * FROM read_csv('/etc/passwd')", "read_csv() is not allowed"},
+        {"SELECT * FROM read_parquet('/tmp/x.parquet')", "read_parquet() is not allowed"},
+        {"SELECT * FROM glob('/*')", "glob() is not allowed"},
+        {"SELECT * FROM read_text('/etc/passwd')", "read_text() is not allowed"},
+        {"SELECT * FROM cpu, duckdb_settings()", "duckdb_settings() is not allowed"},
+        {"SELECT * FROM query('SELECT 1')", "query() is not allowed"},
+        {"SELECT getenv('HOME')", "getenv() is not allowed"},
+        {"SELECT current_setting('allowed_directories')", "current_setting() is not allowed"},
+        {"COPY cpu TO '/tmp/x.csv'", "only SELECT queries are allowed"},
+        {"ATTACH '/tmp/x.db' AS x", "only SELECT queries are allowed"},
+        {"INSTALL httpfs", "only SELECT queries are allowed"},
+        {"SET enable_external_access = true", "only SELECT queries are allowed"},
+        {"CREATE TABLE t (x INT)", "only SELECT queries are allowed"},
+        {"SELECT 1; SELECT 2", "only one statement per query is allowed"},
+        {"SELEC 1", "syntax error"},
+        {"SELECT * FROM a.b.c", "use measurement or database.measurement"},
+    };
+    struct fix *f = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct query_rewrite rw;
+        struct errbuf eb;
+        enum err rc = rewrite(f, cases[i].sql, &rw, &eb);
+        if (rc == ERR_OK)
+            fail_msg("%s: accepted", cases[i].sql);
+        if (!strstr(eb.msg, cases[i].msg))
+            fail_msg("%s: error '%s', want '%s'", cases[i].sql, eb.msg, cases[i].msg);
+        assert_true(rc == ERR_PARSE || rc == ERR_INVAL);
+    }
+}
+
+/* Evaluate every bound of ref 0 in DuckDB: min and max in µs (INT64_MIN/MAX = none). */
+static void bounds_of(struct fix *f, const char *sql, int64_t *min_us, int64_t *max_us)
+{
+    struct query_rewrite rw;
+    struct errbuf eb;
+
+    if (rewrite(f, sql, &rw, &eb) != ERR_OK)
+        fail_msg("%s: %s", sql, eb.msg);
+    *min_us = INT64_MIN;
+    *max_us = INT64_MAX;
+    assert_true(rw.nrefs >= 1);
+    for (size_t i = 0; i < rw.refs[0].nbounds; i++) {
+        char *q = NULL, *v = NULL;
+        long long x;
+        errbuf_init(&eb);
+        assert_int_equal(duck_query_text(f->d, "SELECT json_deserialize_sql($1::JSON)",
+                                         rw.refs[0].bounds[i].select_json, &q, &eb),
+                         ERR_OK);
+        if (duck_query_text(f->d, q, NULL, &v, &eb) != ERR_OK)
+            fail_msg("%s: bound %s: %s", sql, q, eb.msg);
+        x = strtoll(v, NULL, 10);
+        if (rw.refs[0].bounds[i].op != QUERY_BOUND_MAX && x > *min_us)
+            *min_us = x;
+        if (rw.refs[0].bounds[i].op != QUERY_BOUND_MIN && x < *max_us)
+            *max_us = x;
+        free(q);
+        free(v);
+    }
+    query_rewrite_release(&rw);
+}
+
+static void test_time_bounds(void **state)
+{
+    struct fix *f = *state;
+    const int64_t t2026 = 1767225600000000LL; /* 2026-01-01T00:00:00Z */
+    const int64_t hour = 3600000000LL;
+    int64_t lo, hi;
+
+    bounds_of(f, "SELECT * FROM cpu WHERE time >= '2026-01-01T00:00:00Z' AND "
+                 "time < '2026-01-01T01:00:00Z'", &lo, &hi);
+    assert_int_equal(lo, t2026);
+    assert_int_equal(hi, t2026 + hour);
+
+    bounds_of(f, "SELECT * FROM cpu WHERE time BETWEEN TIMESTAMP '2026-01-01' AND "
+                 "TIMESTAMP '2026-01-01' + INTERVAL 2 HOUR AND host = 'a'", &lo, &hi);
+    assert_int_equal(lo, t2026);
+    assert_int_equal(hi, t2026 + 2 * hour);
+
+    /* reversed operands, qualified column */
+    bounds_of(f, "SELECT * FROM cpu c WHERE '2026-01-01' <= c.time", &lo, &hi);
+    assert_int_equal(lo, t2026);
+    assert_int_equal(hi, INT64_MAX);
+
+    /* now() - INTERVAL: within a minute of the wall clock minus one hour */
+    bounds_of(f, "SELECT * FROM cpu WHERE time > now() - INTERVAL '1 hour'", &lo, &hi);
+    {
+        int64_t now_us = (int64_t)time(NULL) * 1000000LL;
+        assert_true(lo > now_us - hour - 60000000LL && lo < now_us - hour + 60000000LL);
+    }
+
+    /* OR, column-dependent bounds, and other tables' columns give no bound */
+    bounds_of(f, "SELECT * FROM cpu WHERE time > '2026-01-01' OR host = 'a'", &lo, &hi);
+    assert_int_equal(lo, INT64_MIN);
+    bounds_of(f, "SELECT * FROM cpu WHERE time > other_col", &lo, &hi);
+    assert_int_equal(lo, INT64_MIN);
+    bounds_of(f, "SELECT * FROM cpu a JOIN mem b ON a.host = b.host WHERE b.time > '2026-01-01'",
+              &lo, &hi);
+    assert_int_equal(lo, INT64_MIN); /* ref 0 is cpu (a): b's bound is not its */
+    bounds_of(f, "SELECT * FROM cpu a JOIN mem b ON a.host = b.host WHERE a.time = '2026-01-01'",
+              &lo, &hi);
+    assert_int_equal(lo, t2026);
+    assert_int_equal(hi, t2026);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_refs_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuilt_sql, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sandbox_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_bounds, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
