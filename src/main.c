@@ -35,6 +35,7 @@
 #include "query/query.h"
 #include "ingest/pipeline.h"
 #include "storage/storage.h"
+#include "wal/wal.h"
 
 #include <openssl/rand.h>
 
@@ -254,6 +255,9 @@ static void *housekeeping_main(void *arg)
             errbuf_init(&eb);
             if (h->app->auth && auth_flush_last_used(h->app->auth, &eb) != ERR_OK)
                 log_warn("token last-used update failed", "error=\"%s\"", eb.msg);
+            errbuf_init(&eb);
+            if (h->app->pipeline && ingest_pipeline_checkpoint(h->app->pipeline, &eb) != ERR_OK)
+                log_warn("WAL checkpoint failed", "error=\"%s\"", eb.msg);
         }
         pthread_mutex_lock(&h->lock);
     }
@@ -362,6 +366,33 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
     if (removed)
         log_warn("removed files left by an interrupted flush", "count=%zu", removed);
 
+    if (cfg->wal.enabled) {
+        struct wal_opts wo;
+        uint64_t max_lsn = 0;
+        char *cp = NULL;
+        memset(&wo, 0, sizeof(wo));
+        wo.dir = cfg->wal.dir;
+        wo.sync = !strcmp(cfg->wal.sync_mode, "fsync")   ? WAL_SYNC_FSYNC
+                  : !strcmp(cfg->wal.sync_mode, "async") ? WAL_SYNC_ASYNC
+                                                          : WAL_SYNC_FDATASYNC;
+        wo.max_segment_bytes = (uint64_t)cfg->wal.max_size_mb << 20;
+        wo.max_segment_age_ms = cfg->wal.max_age_seconds * 1000;
+        wo.metrics = app->metrics;
+        rc = catalog_wal_max_lsn(app->catalog, &max_lsn, eb);
+        if (rc)
+            return rc;
+        /* LSNs never restart below what a file already claims */
+        wo.next_lsn_hint = max_lsn + 1;
+        if (catalog_meta_get(app->catalog, "wal_checkpoint_lsn", &cp, eb) == ERR_OK) {
+            wo.checkpoint_lsn = strtoull(cp, NULL, 10);
+            free(cp);
+        }
+        errbuf_init(eb);
+        rc = wal_open(&wo, &app->wal, eb);
+        if (rc)
+            return rc;
+    }
+
     memset(&bo, 0, sizeof(bo));
     bo.flush_rows = (size_t)cfg->ingestion.buffer_size;
     bo.flush_age_ms = cfg->ingestion.buffer_age_seconds * 1000;
@@ -412,6 +443,7 @@ static int cmd_serve(int argc, char **argv)
     sigset_t sigs;
     char *printed = NULL;
     int sig = 0, rc = 1, rc_flush = 0;
+    bool replay_failed = false;
     bool drained;
 
     memset(&app, 0, sizeof(app));
@@ -514,6 +546,7 @@ static int cmd_serve(int argc, char **argv)
     routes_core_register(app.http);
     routes_auth_register(app.http);
     routes_write_register(app.http);
+    routes_wal_register(app.http);
     routes_query_register(app.http);
     if (http_server_start(app.http, &eb) != ERR_OK) {
         log_error("cannot start HTTP server", "error=\"%s\"", eb.msg);
@@ -525,16 +558,28 @@ static int cmd_serve(int argc, char **argv)
     pthread_cond_init(&hk.wake, NULL);
     pthread_create(&hk.thread, NULL, housekeeping_main, &hk);
 
-    /* start-up recovery (WAL replay, orphan files) goes here as modules land */
-    app.ready = true;
-    log_info("arc ready", "host=%s port=%d data_dir=%s event_threads=%u worker_threads=%u "
+    if (app.wal) {
+        uint64_t recs = 0, rows = 0;
+        int64_t t0 = clock_mono_ns();
+        errbuf_init(&eb);
+        if (ingest_pipeline_replay(app.pipeline, &recs, &rows, &eb) != ERR_OK) {
+            log_error("WAL replay failed", "error=\"%s\"", eb.msg);
+            replay_failed = true;
+        }
+        log_info("WAL replayed", "records=%llu rows=%llu ms=%.1f", (unsigned long long)recs,
+                 (unsigned long long)rows, (double)(clock_mono_ns() - t0) / 1e6);
+    }
+    app.ready = !replay_failed;
+    if (app.ready)
+        log_info("arc ready", "host=%s port=%d data_dir=%s event_threads=%u worker_threads=%u "
              "auth=%s version=%s",
              cfg.server.host, http_server_port(app.http), cfg.server.data_dir, ho.event_threads,
              ho.worker_threads, cfg.auth.enabled ? "on" : "off", ARC_VERSION);
 
-    while (sigwait(&sigs, &sig) != 0)
+    while (!replay_failed && sigwait(&sigs, &sig) != 0)
         ;
-    log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (!replay_failed)
+        log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     app.stopping = true;
     http_server_quiesce(app.http);
     drained = http_server_drain(app.http, (int)cfg.server.shutdown_timeout_seconds * 1000);
@@ -546,10 +591,14 @@ static int cmd_serve(int argc, char **argv)
         errbuf_init(&eb);
         if (bufmgr_flush_all(app.buffers, (int)cfg.server.shutdown_timeout_seconds * 1000, &eb) !=
             ERR_OK) {
-            log_error("shutdown flush incomplete: buffered rows may be lost",
+            log_error(app.wal ? "shutdown flush incomplete: the WAL keeps the rows"
+                              : "shutdown flush incomplete: buffered rows may be lost",
                       "error=\"%s\"", eb.msg);
-            rc_flush = 1;
+            rc_flush = app.wal ? 0 : 1;
         }
+        errbuf_init(&eb);
+        if (ingest_pipeline_checkpoint(app.pipeline, &eb) != ERR_OK)
+            log_warn("WAL checkpoint failed", "error=\"%s\"", eb.msg);
     }
     pthread_mutex_lock(&hk.lock);
     hk.stop = true;
@@ -558,7 +607,7 @@ static int cmd_serve(int argc, char **argv)
     pthread_join(hk.thread, NULL);
     pthread_cond_destroy(&hk.wake);
     pthread_mutex_destroy(&hk.lock);
-    rc = rc_flush;
+    rc = replay_failed ? 1 : rc_flush;
 
 out:
     http_server_free(app.http);

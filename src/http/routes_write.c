@@ -85,8 +85,9 @@ static void do_write(struct http_req *req, struct http_resp *resp, enum wformat 
     atomic_fetch_add(&g_stats[f].bytes, req->body_len);
     if (!check_db_name(resp, req->database))
         goto err_counted;
-    if (app->stopping) {
-        http_resp_error(resp, 503, "server is shutting down");
+    if (app->stopping || !app->ready) {
+        http_resp_error(resp, 503, app->stopping ? "server is shutting down"
+                                                 : "server is starting: recovery in progress");
         goto err_counted;
     }
     if (f == WF_LP) {

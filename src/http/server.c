@@ -66,8 +66,9 @@ struct conn_track {
     struct conn_track *prev, *next;
     int fd;
     _Atomic bool in_request;      /* between the head and the request's completion */
-    _Atomic bool idle_reset;      /* set by the event loop: re-baseline the counter */
-    uint64_t bytes_at_idle;       /* reaper-only: tcpi_bytes_received when idle began */
+    _Atomic uint64_t baseline;    /* tcpi_bytes_received when the last request ended */
+    _Atomic unsigned epoch;       /* bumped when a request ends */
+    unsigned seen_epoch;          /* reaper-only */
     int64_t head_started_ns;      /* reaper-only: first byte of a new head seen, 0 = none */
     bool shut;                    /* reaper-only: shutdown() already sent */
 };
@@ -114,6 +115,8 @@ struct reqctx {
     bool *streamed_flag;      /* worker-local flag set by http_resp_stream */
     char *scratch;            /* owned storage for path parameter values */
 };
+
+static uint64_t bytes_received(int fd);
 
 static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,    0.25,  0.5,    1,     2.5,   5,    10, 30};
@@ -794,7 +797,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         struct conn_track *t = ci ? ci->socket_context : NULL;
         if (t) {
-            atomic_store(&t->idle_reset, true);
+            atomic_store(&t->baseline, bytes_received(t->fd));
+            atomic_fetch_add(&t->epoch, 1);
             atomic_store(&t->in_request, false);
         }
     }
@@ -853,8 +857,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         t = xcalloc(1, sizeof(*t));
-        t->fd = ci ? ci->connect_fd : -1;
-        atomic_store(&t->idle_reset, true);
+        t->fd = ci ? ci->connect_fd : -1; /* baseline 0: a new connection has sent nothing */
         pthread_mutex_lock(&s->conns_lock);
         t->next = s->conns;
         if (s->conns)
@@ -905,13 +908,12 @@ static void *reaper_main(void *arg)
             uint64_t got;
             if (t->shut || atomic_load(&t->in_request))
                 continue;
-            got = bytes_received(t->fd);
-            if (atomic_exchange(&t->idle_reset, false)) {
-                t->bytes_at_idle = got;
+            if (atomic_load(&t->epoch) != t->seen_epoch) {
+                t->seen_epoch = atomic_load(&t->epoch);
                 t->head_started_ns = 0;
-                continue;
             }
-            if (got == t->bytes_at_idle)
+            got = bytes_received(t->fd);
+            if (got <= atomic_load(&t->baseline))
                 continue; /* quiet keep-alive: the idle timeout's business */
             if (!t->head_started_ns) {
                 t->head_started_ns = now;

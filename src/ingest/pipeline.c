@@ -10,6 +10,7 @@
 #include "ingest/pipeline.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,48 +21,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
-#ifdef ARC_HAVE_WAL
 #include "wal/wal.h"
-#else
-/* transitional: the WAL module is being written; without it the pipeline runs
- * WAL-off only (p->wal is always NULL) */
-struct wal_record {
-    uint8_t kind, flags;
-    int64_t time_us;
-    const char *db;
-    size_t db_len;
-    const void *body;
-    size_t body_len;
-};
-typedef enum err wal_replay_fn(void *ctx, uint64_t lsn, const struct wal_record *rec,
-                               struct errbuf *eb);
-static enum err wal_write(struct wal *w, const struct wal_record *r, uint64_t *l,
-                          struct errbuf *eb)
-{
-    (void)w, (void)r, (void)l;
-    return errbuf_set(eb, ERR_INTERNAL, "no WAL");
-}
-static enum err wal_wait_durable(struct wal *w, uint64_t l, struct errbuf *eb)
-{
-    (void)w, (void)l, (void)eb;
-    return ERR_OK;
-}
-static enum err wal_replay(struct wal *w, wal_replay_fn *fn, void *ctx, struct errbuf *eb)
-{
-    (void)w, (void)fn, (void)ctx, (void)eb;
-    return ERR_OK;
-}
-static uint64_t wal_last_lsn(struct wal *w)
-{
-    (void)w;
-    return 0;
-}
-static enum err wal_checkpoint(struct wal *w, uint64_t l, size_t *d, struct errbuf *eb)
-{
-    (void)w, (void)l, (void)d, (void)eb;
-    return ERR_OK;
-}
-#endif
 
 struct ingest_pipeline {
     struct bufmgr *bm;
@@ -69,6 +29,7 @@ struct ingest_pipeline {
     struct catalog *catalog;
     pthread_mutex_t lock;            /* orders WAL records and buffer appends */
     _Atomic uint64_t appended_lsn;   /* every record <= this is in the buffers */
+    uint64_t checkpointed;           /* last checkpoint recorded (checkpoint thread only) */
     struct metric *m_wal_wait;
 };
 
@@ -337,9 +298,22 @@ enum err ingest_pipeline_checkpoint(struct ingest_pipeline *p, struct errbuf *eb
     appended = atomic_load(&p->appended_lsn);
     unflushed = bufmgr_min_unflushed_lsn(p->bm);
     safe = unflushed == UINT64_MAX ? appended : (unflushed - 1 < appended ? unflushed - 1 : appended);
+    if (safe <= p->checkpointed)
+        return ERR_OK;
     e = wal_checkpoint(p->wal, safe, &deleted, eb);
-    if (e == ERR_OK && deleted)
+    if (e)
+        return e;
+    /* remembered so replay skips what is already in Parquet without decoding */
+    {
+        char v[32];
+        snprintf(v, sizeof(v), "%llu", (unsigned long long)safe);
+        e = catalog_meta_set(p->catalog, "wal_checkpoint_lsn", v, eb);
+        if (e)
+            return e;
+    }
+    p->checkpointed = safe;
+    if (deleted)
         log_info("WAL segments deleted after checkpoint", "checkpoint_lsn=%llu segments=%zu",
                  (unsigned long long)safe, deleted);
-    return e;
+    return ERR_OK;
 }

@@ -216,14 +216,17 @@ def _still_serves(srv):
                                      b"GET /health HTTP/9.9\r\n\r\n",
                                      b"\x00\x01\x02\xff\xfe\r\n\r\n",
                                      b"GET /health HTTP/1.1\r\nNoColonHeader\r\n\r\n"])
-def test_malformed_request(shared, garbage):
-    with shared.connect() as s:
+def test_malformed_request(arc_factory, garbage):
+    # garbage the HTTP parser cannot even frame (a NUL-led request line is taken
+    # for blank lines) is cut off by the header deadline instead of an answer
+    srv = arc_factory("--set", "server.header_timeout_seconds=2")
+    with srv.connect() as s:
         s.sendall(garbage)
         resp = read_http_response(s)
     if resp is not None:
         st, _, _ = resp
         assert 400 <= st < 600 and st != 500, resp
-    _still_serves(shared)
+    _still_serves(srv)
 
 
 def test_huge_header_rejected(shared):

@@ -819,10 +819,21 @@ static void test_sync_failure_readonly(void **state)
     tmpdir_free(dir);
 }
 
+/* Unmounts and removes the tmpfs even when an assertion failed mid-test. */
+static int tmpfs_teardown(void **state)
+{
+    char *mnt = *state;
+    if (mnt) {
+        umount2(mnt, MNT_DETACH);
+        tmpdir_free(mnt);
+        *state = NULL;
+    }
+    return 0;
+}
+
 /* Real disk-full on a 1 MiB tmpfs (needs root; skipped otherwise). */
 static void test_nospace_tmpfs(void **state)
 {
-    (void)state;
     char *mnt = tmpdir_new();
     char waldir[512], filler[512];
     struct got_list g = {0};
@@ -832,9 +843,9 @@ static void test_nospace_tmpfs(void **state)
     char body[8000];
     int fd;
 
+    *state = mnt; /* tmpfs_teardown unmounts and removes it */
     if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
         print_message("tmpfs mount failed (%s): skipped\n", strerror(errno));
-        tmpdir_free(mnt);
         skip();
     }
     snprintf(waldir, sizeof(waldir), "%s/wal", mnt);
@@ -881,8 +892,6 @@ static void test_nospace_tmpfs(void **state)
     assert_int_equal(g.v[ok].body_len, sizeof(body));
     got_release(&g);
     wal_close(w);
-    assert_int_equal(umount(mnt), 0);
-    tmpdir_free(mnt);
 }
 
 static void *async_thread(void *arg)
@@ -1074,7 +1083,7 @@ int main(void)
         cmocka_unit_test(test_flipped_byte_middle),
         cmocka_unit_test(test_nospace_fault_hook),
         cmocka_unit_test(test_sync_failure_readonly),
-        cmocka_unit_test(test_nospace_tmpfs),
+        cmocka_unit_test_teardown(test_nospace_tmpfs, tmpfs_teardown),
         cmocka_unit_test(test_async_mode),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_two_phase_and_age_rotation),
