@@ -26,6 +26,7 @@
 #include "catalog/catalog.h"
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
@@ -185,25 +186,6 @@ static enum err load_config(int argc, char **argv, bool strict, struct cli *cli,
     absolutize(&c->storage.cache_dir);
     absolutize(&c->query.temp_dir);
     absolutize(&c->wal.dir);
-    return ERR_OK;
-}
-
-static enum err mkdir_p(const char *path, struct errbuf *eb)
-{
-    char tmp[4096];
-    size_t i, n = strlen(path);
-
-    if (n == 0 || n >= sizeof(tmp))
-        return errbuf_set(eb, ERR_INVAL, "bad directory path '%s'", path);
-    memcpy(tmp, path, n + 1);
-    for (i = 1; i <= n; i++) {
-        if (tmp[i] != '/' && tmp[i] != '\0')
-            continue;
-        tmp[i] = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return errbuf_set(eb, ERR_IO, "mkdir %s: %s", tmp, strerror(errno));
-        tmp[i] = path[i];
-    }
     return ERR_OK;
 }
 
@@ -487,7 +469,7 @@ static int cmd_serve(int argc, char **argv)
     app.metrics = metrics_new();
     metrics_on_collect(app.metrics, collect_process, &app);
 
-    if (mkdir_p(cfg.server.data_dir, &eb) != ERR_OK) {
+    if (fileio_mkdirs(cfg.server.data_dir, 0755, NULL, &eb) != ERR_OK) {
         log_error("cannot create data directory", "error=\"%s\"", eb.msg);
         goto out;
     }
@@ -665,7 +647,7 @@ static int cmd_token(int argc, char **argv)
         config_free(&cfg);
         return 2;
     }
-    if (mkdir_p(cfg.server.data_dir, &eb) != ERR_OK) {
+    if (fileio_mkdirs(cfg.server.data_dir, 0755, NULL, &eb) != ERR_OK) {
         fprintf(stderr, "arc: %s\n", eb.msg);
         free(rest);
         config_free(&cfg);

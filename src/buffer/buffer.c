@@ -64,6 +64,7 @@ struct mbuf {
     struct flushitem *flushing; /* oldest first */
     struct schema_col *schema;  /* every column ever seen, with its current type */
     size_t nschema, schema_cap;
+    _Atomic uint64_t gen;       /* data generation (bufmgr_generation); 0 = never changed */
 };
 
 struct bufmgr {
@@ -77,6 +78,7 @@ struct bufmgr {
     _Atomic size_t bytes;
     _Atomic size_t active_rows, flushing_rows;
     _Atomic uint64_t rows_accepted, rows_flushed, flushes, flush_errors, rejected_busy;
+    _Atomic uint64_t gen_seq;   /* last generation handed out: values never repeat */
     char last_error[ERRBUF_MSG_MAX]; /* under done_lock */
     struct metric *m_rows, *m_flushed, *m_flushes, *m_errors, *m_busy, *m_bytes, *m_budget;
 };
@@ -101,6 +103,12 @@ static struct mbuf *find_locked(struct bufmgr *bm, const char *db, const char *m
         if (!strcmp(x->db, db) && !strcmp(x->m, m))
             return x;
     return NULL;
+}
+
+/* A new generation for x: process-wide sequence, so a value is never reused. */
+static void gen_bump(struct mbuf *x)
+{
+    atomic_store(&x->gen, atomic_fetch_add(&x->bm->gen_seq, 1) + 1);
 }
 
 static struct mbuf *get_mbuf(struct bufmgr *bm, const char *db, const char *m)
@@ -377,6 +385,7 @@ static void flush_job(void *arg)
                 *pp = it->next;
                 break;
             }
+        gen_bump(x); /* the files changed (the rows did not, but caches key on files too) */
     } else {
         it->failures++;
         it->retry_at_ns = clock_mono_ns() + (int64_t)RETRY_BACKOFF_MS * 1000000 *
@@ -618,6 +627,7 @@ enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches
             x->active_bytes = batch_bytes(x->active);
             grown += x->active_bytes - before; /* buffers only grow on append */
             atomic_fetch_add(&bm->active_rows, src_rows);
+            gen_bump(x); /* after the rows are visible, before the write is acknowledged */
         }
         /* settle the reservation to what the appends really took */
         if (grown <= reserved)
@@ -831,12 +841,59 @@ static void drop_one(struct mbuf *x, void *arg)
     for (k = 0; k < x->nschema; k++)
         free(x->schema[k].name);
     x->nschema = 0;
+    gen_bump(x);
     pthread_mutex_unlock(&x->lock);
 }
 
 void bufmgr_drop_database(struct bufmgr *bm, const char *db)
 {
     for_each(bm, drop_one, (void *)db);
+}
+
+uint64_t bufmgr_generation(struct bufmgr *bm, const char *db, const char *measurement)
+{
+    struct mbuf *x;
+
+    pthread_rwlock_rdlock(&bm->table_lock);
+    x = find_locked(bm, db, measurement, hash2(db, measurement));
+    pthread_rwlock_unlock(&bm->table_lock);
+    return x ? atomic_load(&x->gen) : 0;
+}
+
+void bufmgr_touch(struct bufmgr *bm, const char *db, const char *measurement)
+{
+    gen_bump(get_mbuf(bm, db, measurement));
+}
+
+struct list_ctx {
+    const char *db;
+    bufmgr_list_fn *fn;
+    void *ctx;
+};
+
+static void list_one(struct mbuf *x, void *arg)
+{
+    struct list_ctx *lc = arg;
+    struct flushitem *it;
+    size_t rows = 0;
+
+    if (lc->db && strcmp(x->db, lc->db) != 0)
+        return;
+    pthread_mutex_lock(&x->lock);
+    if (x->active)
+        rows += x->active->nrows;
+    for (it = x->flushing; it; it = it->next)
+        rows += it->b->nrows;
+    pthread_mutex_unlock(&x->lock);
+    if (rows)
+        lc->fn(lc->ctx, x->db, x->m, rows);
+}
+
+void bufmgr_list_buffered(struct bufmgr *bm, const char *db, bufmgr_list_fn *fn, void *ctx)
+{
+    struct list_ctx lc = {db, fn, ctx};
+
+    for_each(bm, list_one, &lc);
 }
 
 void bufmgr_get_stats(struct bufmgr *bm, struct bufmgr_stats *out)

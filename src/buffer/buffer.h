@@ -119,6 +119,26 @@ void bufmgr_snapshot_free(struct batch **batches, size_t n);
  * files through the catalog afterwards. */
 void bufmgr_drop_database(struct bufmgr *bm, const char *db);
 
+/* Data generation of (db, measurement): changes (to a value never used before)
+ * whenever rows are appended, a flush commits files, the database is dropped, or
+ * someone calls bufmgr_touch(). An append bumps it after its rows are visible to
+ * bufmgr_snapshot() and before bufmgr_append() returns, so a reader that reads the
+ * generation *before* taking its snapshot and later sees the same value knows the
+ * data has not changed since (the query cache relies on it). 0 = no buffer exists.
+ * Cheap: a hash lookup and an atomic load. */
+uint64_t bufmgr_generation(struct bufmgr *bm, const char *db, const char *measurement);
+
+/* Bump the generation of (db, measurement): call after any change to its files
+ * made outside the buffers (compaction, retention, delete), once the change is
+ * visible in the catalog. */
+void bufmgr_touch(struct bufmgr *bm, const char *db, const char *measurement);
+
+/* Call fn for every measurement of db (NULL: every database) that has rows not yet
+ * in a committed file, with that row count. fn runs under an internal lock: it
+ * must not call back into the bufmgr. */
+typedef void bufmgr_list_fn(void *ctx, const char *db, const char *measurement, size_t rows);
+void bufmgr_list_buffered(struct bufmgr *bm, const char *db, bufmgr_list_fn *fn, void *ctx);
+
 struct bufmgr_stats {
     size_t measurements;     /* buffers known */
     size_t active_rows;      /* rows waiting for a flush */

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "catalog/catalog_int.h"
+#include "core/fileio.h"
 #include "core/mem.h"
 
 /* ---- schema history (append only) ---------------------------------------- */
@@ -159,26 +160,6 @@ char *catalog_column_strdup(sqlite3_stmt *st, int col)
 
 /* ---- open / migrate ------------------------------------------------------- */
 
-/* mkdir -p: create dir and missing parents. */
-static enum err make_dirs(const char *dir, struct errbuf *eb)
-{
-    char *p = xstrdup(dir);
-    enum err rc = ERR_OK;
-    size_t i, n = strlen(p);
-
-    for (i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0')
-            continue;
-        p[i] = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            rc = errbuf_set(eb, ERR_IO, "create directory %s: %s", p, strerror(errno));
-            break;
-        }
-        p[i] = (i == n) ? '\0' : '/';
-    }
-    free(p);
-    return rc;
-}
 
 static int read_user_version(struct catalog *c)
 {
@@ -249,7 +230,7 @@ enum err catalog_open(const char *data_dir, struct catalog **out, struct errbuf 
 
     if (!data_dir || !*data_dir)
         return errbuf_set(eb, ERR_INVAL, "catalog: empty data directory");
-    rc = make_dirs(data_dir, eb);
+    rc = fileio_mkdirs(data_dir, 0755, NULL, eb);
     if (rc != ERR_OK)
         return rc;
 

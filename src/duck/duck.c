@@ -128,6 +128,8 @@ static enum err open_writer(struct duck *d, struct errbuf *eb)
     }
     rc = duck_parquet_register(d, c, eb);
     if (rc == ERR_OK)
+        rc = duck_export_register(d, c, eb);
+    if (rc == ERR_OK)
         duck_writer_conn_put(d, c);
     else
         duckdb_disconnect(&c);
@@ -279,31 +281,6 @@ void duck_writer_conn_put(struct duck *d, duckdb_connection c)
 
 /* ---- query side ----------------------------------------------------------------- */
 
-struct duck_cancel {
-    pthread_mutex_t mu;     /* guards conn and cancelled */
-    duckdb_connection conn; /* connection of the bound query, or NULL */
-    bool cancelled;         /* sticky until duck_cancel_reset */
-};
-
-struct duck_chunk {
-    duckdb_data_chunk ch;     /* current chunk (owned), NULL before the first fetch */
-    size_t rows;              /* rows in ch */
-    size_t ncols;
-    const enum duck_type *types;   /* the result's column types (borrowed) */
-    void **data;              /* per column: vector data (ncols entries) */
-    uint64_t **valid;         /* per column: validity words or NULL = all valid */
-};
-
-struct duck_result {
-    duckdb_connection conn;   /* owned: one connection per statement */
-    duckdb_result res;        /* streaming result */
-    struct duck_cancel *cancel; /* bound token or NULL (borrowed) */
-    size_t ncols;
-    enum duck_type *types;    /* ncols entries */
-    struct duck_chunk chunk;  /* the window handed out by next_chunk */
-    bool done;                /* result exhausted */
-};
-
 static const char *const type_names[] = {
     [DUCK_T_OTHER] = "OTHER",         [DUCK_T_BOOL] = "BOOLEAN",
     [DUCK_T_I8] = "TINYINT",          [DUCK_T_I16] = "SMALLINT",
@@ -383,7 +360,7 @@ void duck_cancel_reset(struct duck_cancel *c)
     pthread_mutex_unlock(&c->mu);
 }
 
-static bool is_cancelled(struct duck_cancel *c)
+bool duck_cancel_is_set(struct duck_cancel *c)
 {
     bool v;
 
@@ -505,7 +482,7 @@ enum err duck_query_exec_setup(struct duck *d, const char *const *setup, size_t 
     /* Internal statements (CREATE TEMP VIEW ...) live only on this connection. */
     for (size_t i = 0; i < nsetup; i++) {
         if ((rc = duck_exec(conn, setup[i], eb)) != ERR_OK) {
-            if (is_cancelled(c))
+            if (duck_cancel_is_set(c))
                 rc = errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
             goto fail_unbind;
         }
@@ -534,7 +511,7 @@ enum err duck_query_exec_setup(struct duck *d, const char *const *setup, size_t 
     r = xcalloc(1, sizeof(*r));
     if (duckdb_execute_pending(pend, &r->res) != DuckDBSuccess) {
         const char *m = duckdb_result_error(&r->res);
-        if (is_cancelled(c))
+        if (duck_cancel_is_set(c))
             rc = errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
         else
             rc = errbuf_set(eb, ERR_DB, "%s", m ? m : "statement failed");
@@ -594,12 +571,12 @@ enum err duck_result_next_chunk(struct duck_result *r, struct duck_chunk **out,
         *out = NULL;
         return ERR_OK;
     }
-    if (is_cancelled(r->cancel))
+    if (duck_cancel_is_set(r->cancel))
         return errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
     ch = duckdb_fetch_chunk(r->res);
     if (!ch) {
         const char *m = duckdb_result_error(&r->res);
-        if (is_cancelled(r->cancel))
+        if (duck_cancel_is_set(r->cancel))
             return errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
         if (m)
             return errbuf_set(eb, ERR_DB, "%s", m);

@@ -28,6 +28,38 @@ struct duck {
     uint64_t next_scan_id;       /* ids are never reused */
 };
 
+/* ---- query side objects (duck.c; duck_export.c reads results) ---- */
+struct duck_cancel {
+    pthread_mutex_t mu;     /* guards conn and cancelled */
+    duckdb_connection conn; /* connection of the bound query, or NULL */
+    bool cancelled;         /* sticky until duck_cancel_reset */
+};
+
+struct duck_chunk {
+    duckdb_data_chunk ch;     /* current chunk (owned), NULL before the first fetch */
+    size_t rows;              /* rows in ch */
+    size_t ncols;
+    const enum duck_type *types;   /* the result's column types (borrowed) */
+    void **data;              /* per column: vector data (ncols entries) */
+    uint64_t **valid;         /* per column: validity words or NULL = all valid */
+};
+
+struct duck_result {
+    duckdb_connection conn;   /* owned: one connection per statement */
+    duckdb_result res;        /* streaming result */
+    struct duck_cancel *cancel; /* bound token or NULL (borrowed) */
+    size_t ncols;
+    enum duck_type *types;    /* ncols entries */
+    struct duck_chunk chunk;  /* the window handed out by next_chunk */
+    bool done;                /* result exhausted */
+};
+
+/* Is the token cancelled? NULL: false. */
+bool duck_cancel_is_set(struct duck_cancel *c);
+
+/* Register arc_result_scan() on the writer instance (duck_export.c; once, at open). */
+enum err duck_export_register(struct duck *d, duckdb_connection c, struct errbuf *eb);
+
 /* Take an idle writer connection, or open a new one. ERR_DB on failure. */
 enum err duck_writer_conn_get(struct duck *d, duckdb_connection *out, struct errbuf *eb);
 /* Return a writer connection to the pool (the caller's statement has finished). */

@@ -386,10 +386,43 @@ static enum err check_new_name(struct ictx *x, struct batch *b, const char *kind
     return ERR_OK;
 }
 
+/* Find column name in b, trying the predicted column first: rows usually list
+ * their keys in the same order as the row before, so the key after column i is
+ * column i + 1 (wrapping to 0 at a new row). A hit costs one memcmp instead of a
+ * hash and a probe (the profile showed ~15% of line-protocol decoding there). */
+static struct batch_col *find_col(struct ictx *x, struct batch *b, const char *name, size_t len)
+{
+    struct batch_col *c;
+
+    if (x->pred_b == b && b->ncols) {
+        c = &b->cols[x->pred < b->ncols ? x->pred : 0];
+        if (strnlen(c->name, len + 1) == len && memcmp(c->name, name, len) == 0) {
+            x->pred = (size_t)(c - b->cols) + 1;
+            return c;
+        }
+    }
+    c = batch_find_col(b, name, len);
+    if (c) {
+        x->pred_b = b;
+        x->pred = (size_t)(c - b->cols) + 1;
+    }
+    return c;
+}
+
+/* Add a column and predict the one after it next. */
+static struct batch_col *add_col(struct ictx *x, struct batch *b, const char *name, size_t len,
+                                 enum batch_type t, bool is_tag)
+{
+    struct batch_col *c = batch_add_col(b, name, len, t, is_tag);
+    x->pred_b = b;
+    x->pred = b->ncols;
+    return c;
+}
+
 enum err ictx_tag_col(struct ictx *x, struct batch *b, const char *name, size_t len,
                       struct batch_col **out, struct errbuf *eb)
 {
-    struct batch_col *c = batch_find_col(b, name, len);
+    struct batch_col *c = find_col(x, b, name, len);
     enum err rc;
 
     if (c) {
@@ -404,7 +437,7 @@ enum err ictx_tag_col(struct ictx *x, struct batch *b, const char *name, size_t 
     rc = check_new_name(x, b, "tag", name, len, eb);
     if (rc != ERR_OK)
         return rc;
-    *out = batch_add_col(b, name, len, BATCH_STR, true);
+    *out = add_col(x, b, name, len, BATCH_STR, true);
     return ERR_OK;
 }
 
@@ -457,7 +490,7 @@ static enum batch_type kind_type(enum ival_kind k)
 enum err ictx_field_col(struct ictx *x, struct batch *b, const char *name, size_t len,
                         enum ival_kind k, struct batch_col **out, struct errbuf *eb)
 {
-    struct batch_col *c = batch_find_col(b, name, len);
+    struct batch_col *c = find_col(x, b, name, len);
     char renamed[INGEST_MAX_NAME_LEN + 8];
     enum err rc;
 
@@ -484,7 +517,7 @@ enum err ictx_field_col(struct ictx *x, struct batch *b, const char *name, size_
         rc = check_new_name(x, b, "field", name, len, eb);
         if (rc != ERR_OK)
             return rc;
-        *out = batch_add_col(b, name, len, kind_type(k), false);
+        *out = add_col(x, b, name, len, kind_type(k), false);
         return ERR_OK;
     }
     *out = c;

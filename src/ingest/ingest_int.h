@@ -40,6 +40,8 @@ struct ictx {
     size_t nrows;            /* rows accounted so far, <= lim.max_rows */
     struct batch *last;      /* measurement cache: most lines repeat the last one */
     size_t last_len;         /* strlen(last->measurement) */
+    struct batch *pred_b;    /* column prediction: lines repeat the previous line's */
+    size_t pred;             /* layout, so the next key is usually column `pred` */
 };
 
 void ictx_init(struct ictx *x, const struct ingest_limits *lim);

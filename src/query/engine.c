@@ -75,6 +75,10 @@ struct query {
     size_t nsnaps;
     struct query_profile prof;
     int64_t started_ns, deadline_ns;
+    struct query_cache_dep *deps; /* measurements read, generation before the snapshot
+                                     (strings owned) */
+    size_t ndeps;
+    bool cacheable;            /* a plain SELECT without volatile functions */
     bool timed_out;            /* set by the watchdog (under qe->mu) */
     bool listed;               /* on the active list */
     struct query *prev, *next;
@@ -224,6 +228,11 @@ void query_finish(struct query *q)
         bufmgr_snapshot_free(s->batches, s->nbatches);
     }
     free(q->snaps);
+    for (size_t i = 0; i < q->ndeps; i++) {
+        free((char *)q->deps[i].database);
+        free((char *)q->deps[i].measurement);
+    }
+    free(q->deps);
     pthread_mutex_lock(&qe->mu);
     if (q->listed) {
         if (q->prev)
@@ -254,6 +263,17 @@ const struct query_profile *query_get_profile(const struct query *q)
 int64_t query_started_ns(const struct query *q)
 {
     return q->started_ns;
+}
+
+bool query_is_cacheable(const struct query *q)
+{
+    return q->cacheable;
+}
+
+size_t query_deps(const struct query *q, const struct query_cache_dep **out)
+{
+    *out = q->deps;
+    return q->ndeps;
 }
 
 void query_cancel(struct query *q)
@@ -346,6 +366,35 @@ static enum show_kind parse_show(const char *sql, char *dbout, size_t dbout_len)
     return SHOW_NONE;
 }
 
+struct buffered_list {
+    char **db, **m; /* owned */
+    size_t n;
+};
+
+static void buffered_cb(void *ctx, const char *db, const char *m, size_t rows)
+{
+    struct buffered_list *bl = ctx;
+
+    (void)rows;
+    if (bl->n >= 100000) /* SHOW output bound; the catalog has the rest */
+        return;
+    bl->db = xreallocarray(bl->db, bl->n + 1, sizeof(*bl->db));
+    bl->m = xreallocarray(bl->m, bl->n + 1, sizeof(*bl->m));
+    bl->db[bl->n] = xstrdup(db);
+    bl->m[bl->n] = xstrdup(m);
+    bl->n++;
+}
+
+static void buffered_list_release(struct buffered_list *bl)
+{
+    for (size_t i = 0; i < bl->n; i++) {
+        free(bl->db[i]);
+        free(bl->m[i]);
+    }
+    free(bl->db);
+    free(bl->m);
+}
+
 static enum err show_sql(struct query_engine *qe, const struct query_req *r, enum show_kind k,
                          const char *db, struct buf *sql, struct errbuf *eb)
 {
@@ -399,6 +448,29 @@ static enum err show_sql(struct query_engine *qe, const struct query_req *r, enu
             buf_printf(sql, ", %" PRId64 ", CAST(%.6f AS DOUBLE))", ms[i].files,
                        (double)ms[i].bytes / (1024.0 * 1024.0));
         }
+        /* measurements that exist only in the buffers (never flushed) */
+        if (qe->o.buffers) {
+            struct buffered_list bl = {0};
+            bufmgr_list_buffered(qe->o.buffers, db[0] ? db : r->database, buffered_cb, &bl);
+            for (size_t i = 0; i < bl.n; i++) {
+                char path[4096];
+                bool listed = false;
+                for (size_t j = 0; j < n && !listed; j++)
+                    listed = !strcmp(ms[j].database, bl.db[i]) &&
+                             !strcmp(ms[j].measurement, bl.m[i]);
+                if (listed || (r->can_db && !r->can_db(r->can_db_ctx, bl.db[i])))
+                    continue;
+                snprintf(path, sizeof(path), "%s/%s/%s/", root ? root : "", bl.db[i], bl.m[i]);
+                buf_append_str(sql, rows++ ? ", (" : "(");
+                duck_sql_str_append(sql, bl.db[i]);
+                buf_append_str(sql, ", ");
+                duck_sql_str_append(sql, bl.m[i]);
+                buf_append_str(sql, ", ");
+                duck_sql_str_append(sql, path);
+                buf_append_str(sql, ", 0, CAST(0 AS DOUBLE))");
+            }
+            buffered_list_release(&bl);
+        }
         catalog_measurements_free(ms, n);
         if (!rows) {
             buf_reset(sql);
@@ -412,6 +484,71 @@ static enum err show_sql(struct query_engine *qe, const struct query_req *r, enu
         }
         return ERR_OK;
     }
+}
+
+/* DESCRIBE db.m where a part is a keyword (`default`) fails in DuckDB's parser.
+ * Recognise DESCRIBE <name>[.<name>] (bare words or "quoted"; any case; optional
+ * ';') and rebuild it with both parts quoted into out. false: not this shape (the
+ * SQL goes to the parser unchanged). */
+static bool quote_describe(const char *sql, struct buf *out)
+{
+    const char *p = sql;
+    struct buf part[2];
+    size_t nparts = 0;
+    bool ok = false;
+
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (strncasecmp(p, "DESCRIBE", 8) != 0 || !(p[8] == ' ' || p[8] == '\t' || p[8] == '\n'))
+        return false;
+    p += 8;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    buf_init(&part[0], 1024);
+    buf_init(&part[1], 1024);
+    for (;;) {
+        struct buf *b = &part[nparts];
+        if (*p == '"') {
+            for (p++;; p++) {
+                if (!*p)
+                    goto out;
+                if (*p == '"') {
+                    if (p[1] != '"')
+                        break;
+                    p++;
+                }
+                if (buf_append_char(b, *p) != ERR_OK)
+                    goto out;
+            }
+            p++;
+        } else {
+            while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                   (*p >= '0' && *p <= '9') || *p == '_')
+                if (buf_append_char(b, *p++) != ERR_OK)
+                    goto out;
+        }
+        if (b->len == 0)
+            goto out;
+        nparts++;
+        if (*p != '.' || nparts == 2)
+            break;
+        p++;
+    }
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';')
+        p++;
+    if (*p)
+        goto out;
+    buf_append_str(out, "DESCRIBE ");
+    for (size_t i = 0; i < nparts; i++) {
+        if (i)
+            buf_append_char(out, '.');
+        duck_sql_ident_append(out, part[i].data);
+    }
+    ok = true;
+out:
+    buf_release(&part[0]);
+    buf_release(&part[1]);
+    return ok;
 }
 
 /* ---- references -> views ----------------------------------------------------------------- */
@@ -468,6 +605,27 @@ static void eval_bounds(struct query_engine *qe, const struct query_ref *ref, in
     }
 }
 
+/* Record that q reads (db, m) with its current generation. Read *before* the
+ * snapshot: a change racing with the snapshot then leaves the entry looking stale
+ * (a needless miss later), never a stale answer looking fresh. */
+static void add_dep(struct query *q, const char *db, const char *m)
+{
+    uint64_t gen = q->qe->o.buffers ? bufmgr_generation(q->qe->o.buffers, db, m) : 0;
+
+    for (size_t i = 0; i < q->ndeps; i++) {
+        if (!strcmp(q->deps[i].database, db) && !strcmp(q->deps[i].measurement, m)) {
+            if (gen != q->deps[i].gen)
+                q->cacheable = false; /* it changed between two references */
+            return;
+        }
+    }
+    q->deps = xreallocarray(q->deps, q->ndeps + 1, sizeof(*q->deps));
+    q->deps[q->ndeps].database = xstrdup(db);
+    q->deps[q->ndeps].measurement = xstrdup(m);
+    q->deps[q->ndeps].gen = gen;
+    q->ndeps++;
+}
+
 static enum err build_view(struct query *q, const struct query_req *r, const struct query_ref *ref,
                            struct snap *s, struct buf *view, struct errbuf *eb)
 {
@@ -487,6 +645,7 @@ static enum err build_view(struct query *q, const struct query_req *r, const str
     if ((rc = catalog_columns_list(qe->o.catalog, ref->database, ref->measurement, &cols, &ncols,
                                    eb)) != ERR_OK)
         return rc;
+    add_dep(q, ref->database, ref->measurement);
     if (qe->o.buffers)
         rc = bufmgr_snapshot(qe->o.buffers, ref->database, ref->measurement, list_files_cb, &lc,
                              &s->batches, &s->nbatches, eb);
@@ -609,6 +768,15 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
         goto done;
     }
 
+    {
+        struct buf d;
+        buf_init(&d, 0);
+        if (quote_describe(sqlz, &d)) {
+            free(sqlz);
+            sqlz = buf_steal(&d, NULL);
+        }
+        buf_release(&d);
+    }
     if ((rc = duck_query_text(qe->o.duck, "SELECT json_serialize_sql($1::VARCHAR)", sqlz, &tree, eb)) !=
         ERR_OK)
         goto fail;
@@ -619,6 +787,8 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
     if ((rc = query_rewrite_tree(tree, strlen(tree), req.database, &rw, eb)) != ERR_OK)
         goto fail;
     q->prof.refs = rw.nrefs;
+    /* without buffers there are no generations to prove freshness: never cache */
+    q->cacheable = !rw.is_volatile && !r->explain && qe->o.buffers;
     q->snaps = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*q->snaps));
     q->nsnaps = rw.nrefs;
     views = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*views));

@@ -97,6 +97,81 @@ void query_finish(struct query *q);
 /* Map an engine error to an HTTP status (400/403/413/429/504/500). */
 int query_http_status(enum err code);
 
+/* Can the answer of q be cached? False for SHOW, EXPLAIN, and statements that call
+ * volatile functions (now(), random(), current_timestamp, ...) or sample rows. */
+bool query_is_cacheable(const struct query *q);
+
+/* The (database, measurement) pairs q read, with the data generation of each read
+ * before its snapshot (bufmgr_generation; 0 without buffers). Borrowed, valid
+ * until query_finish. */
+struct query_cache_dep {
+    const char *database, *measurement;
+    uint64_t gen;
+};
+size_t query_deps(const struct query *q, const struct query_cache_dep **out);
+
+/* ---- result cache (cache.c) --------------------------------------------------------
+ * Encoded answers of identical queries, served from memory but never stale: an entry
+ * records the generation of every measurement it read and a lookup drops it when
+ * any changed (any write or file change), or when its TTL passed. LRU within
+ * max_bytes. The key is opaque bytes built by the caller from everything that shapes
+ * the answer (database, SQL, format, options). A hit re-checks every database the
+ * entry read against the caller's can_db. Thread: all functions, any thread. */
+
+/* Current generation of (db, measurement). */
+typedef uint64_t query_cache_gen_fn(void *ctx, const char *db, const char *measurement);
+/* Monotonic clock override for tests (ns). */
+typedef int64_t query_cache_now_fn(void *ctx);
+
+struct query_cache_opts {
+    size_t max_bytes;           /* all entries (bodies + bookkeeping); an entry may use 1/4 */
+    int64_t ttl_ms;             /* entry lifetime; <= 0 stores nothing */
+    query_cache_gen_fn *gen;    /* required */
+    void *gen_ctx;              /* passed to gen and now_ns */
+    query_cache_now_fn *now_ns; /* NULL = clock_mono_ns */
+};
+
+struct query_cache_stats {
+    uint64_t hits, misses;      /* lookups */
+    uint64_t stores;            /* entries added */
+    uint64_t invalidations;     /* entries dropped because a measurement changed */
+    uint64_t expirations;       /* entries dropped by the TTL */
+    uint64_t evictions;         /* entries dropped by the size cap (LRU) */
+    uint64_t too_large;         /* answers not stored: above max_bytes / 4 */
+    uint64_t uncacheable;       /* answers not stored: volatile SQL, SHOW, ... */
+    uint64_t clears;            /* query_cache_clear calls */
+    size_t entries, bytes;      /* current */
+    size_t max_bytes;
+    int64_t ttl_ms;
+};
+
+enum query_cache_result { QUERY_CACHE_MISS = 0, QUERY_CACHE_HIT = 1 };
+
+struct query_cache;
+struct buf;
+struct query_cache *query_cache_new(const struct query_cache_opts *o);
+void query_cache_free(struct query_cache *c); /* accepts NULL */
+
+/* Look key up. On a hit the body is appended to body (a failed append - past its
+ * cap - counts as a miss) and *content_type / *profile get new strings (free();
+ * *profile may be NULL). c == NULL is always a miss. */
+enum query_cache_result query_cache_get(struct query_cache *c, const char *key, size_t keylen,
+                                        query_can_db_fn *can_db, const void *can_db_ctx,
+                                        struct buf *body, char **content_type, char **profile);
+
+/* Store a copy of an answer (replacing any entry of the same key), evicting the
+ * least recently used entries to stay within max_bytes. false: not stored (too
+ * large, TTL 0, or c == NULL). */
+bool query_cache_put(struct query_cache *c, const char *key, size_t keylen,
+                     const struct query_cache_dep *deps, size_t ndeps, const void *body,
+                     size_t len, const char *content_type, const char *profile);
+
+/* Drop every entry; returns how many there were. */
+size_t query_cache_clear(struct query_cache *c);
+/* Count an answer that could not be cached (stats only). */
+void query_cache_note_uncacheable(struct query_cache *c);
+void query_cache_get_stats(struct query_cache *c, struct query_cache_stats *out);
+
 /* ---- parse-tree rewrite (rewrite.c), public for tests --------------------------- */
 
 enum query_bound_op {
@@ -122,6 +197,7 @@ struct query_rewrite {
     char *json;              /* rewritten parse tree for json_deserialize_sql */
     struct query_ref *refs;  /* in order of appearance */
     size_t nrefs;
+    bool is_volatile;        /* calls now(), random(), ... or samples: never cache */
 };
 
 /* Check and rewrite the output of json_serialize_sql(sql). default_db resolves

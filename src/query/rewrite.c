@@ -367,10 +367,20 @@ struct walk {
     size_t nsel, sel_cap;
     struct query_ref *refs;
     size_t nrefs, refs_cap;
+    bool is_volatile;       /* a volatile function or a sample was seen */
 };
 
 static const char *const allowed_table_fns[] = {"range", "generate_series", "unnest"};
 static const char *const denied_scalar_fns[] = {"getenv", "current_setting"};
+/* Functions whose value changes between two runs of the same SQL: a query that
+ * calls one is never served from the result cache. (The parser spells the SQL
+ * keywords CURRENT_TIMESTAMP, CURRENT_DATE, ... as these function names.) */
+static const char *const volatile_fns[] = {
+    "now", "current_timestamp", "get_current_timestamp", "transaction_timestamp",
+    "current_date", "today", "current_time", "get_current_time", "localtimestamp",
+    "localtime", "current_localtimestamp", "current_localtime", "random", "setseed",
+    "uuid", "gen_random_uuid", "uuidv4", "uuidv7", "nextval", "currval",
+    "current_query", "current_transaction_id", "txid_current", "epoch_ns_now"};
 
 static bool is_cte(const struct walk *w, const char *name)
 {
@@ -586,6 +596,24 @@ static enum err walk_node(struct walk *w, struct jv *v)
             for (size_t i = 0; fn && i < sizeof(denied_scalar_fns) / sizeof(*denied_scalar_fns); i++)
                 if (!strcasecmp(fn, denied_scalar_fns[i]))
                     return errbuf_set(w->eb, ERR_INVAL, "function %s() is not allowed", fn);
+            for (size_t i = 0; fn && i < sizeof(volatile_fns) / sizeof(*volatile_fns); i++)
+                if (!strcasecmp(fn, volatile_fns[i]))
+                    w->is_volatile = true;
+        }
+        if (cls && !strcmp(cls, "COLUMN_REF")) {
+            /* CURRENT_TIMESTAMP & co. parse as column names the binder resolves to
+             * functions; a real column of that name only costs caching. */
+            const struct jv *names = jget(v, "column_names");
+            if (names && names->t == J_ARR && names->n == 1 && names->kids[0]->t == J_STR)
+                for (size_t i = 0; i < sizeof(volatile_fns) / sizeof(*volatile_fns); i++)
+                    if (!strcasecmp(names->kids[0]->s, volatile_fns[i]))
+                        w->is_volatile = true;
+        }
+        {
+            /* USING SAMPLE / TABLESAMPLE: a random subset each run */
+            const struct jv *smp = jget(v, "sample");
+            if (smp && smp->t == J_OBJ)
+                w->is_volatile = true;
         }
         cte_map = jget(jget(v, "cte_map"), "map");
         if (cte_map && cte_map->t == J_ARR) {
@@ -687,6 +715,7 @@ enum err query_rewrite_tree(const char *tree_json, size_t len, const char *defau
     out->json = buf_steal(&b, NULL);
     out->refs = w.refs;
     out->nrefs = w.nrefs;
+    out->is_volatile = w.is_volatile;
     w.refs = NULL;
     w.nrefs = 0;
 out:
