@@ -13,6 +13,8 @@ build: setup
 	@cmake --build $(BUILD)
 run: build
 	$(BUILD)/src/arc serve
+TSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1
+export TSAN_OPTIONS
 unit: build
 	cd $(BUILD) && ctest --output-on-failure
 e2e: build

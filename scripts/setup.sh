@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh - install every build and test dependency of Arc on Debian 12, pinned.
 #
-#   scripts/setup.sh          apt packages, DuckDB (npm), Python test venv
+#   scripts/setup.sh          apt packages, DuckDB (npm), Python test venv, MinIO (Go)
 #   scripts/setup.sh --check  only report what is missing (exit 1 if anything is)
 #
 # Idempotent: each step checks first and does nothing when its stamp is current,
@@ -78,8 +78,16 @@ python_step() {
     echo "$key" > "$stamp"
 }
 
+# --- 4. MinIO for the S3 tests and benchmarks (scripts/minio.sh, built once) ------
+minio_step() {
+    if [[ $CHECK_ONLY -eq 1 ]]; then "$ROOT/scripts/minio.sh" --check >/dev/null; return; fi
+    command -v go >/dev/null || { say "go not installed: S3 tests will be skipped"; return 0; }
+    "$ROOT/scripts/minio.sh" >/dev/null
+}
+
 rc=0
 apt_step || rc=1
 duckdb_step || rc=1
 python_step || rc=1
+minio_step || rc=1
 exit $rc

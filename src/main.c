@@ -48,6 +48,7 @@ static const char usage_main[] =
     "commands:\n"
     "  serve     run the server (default config: ./arc.conf if present, else built-in)\n"
     "  token     manage API tokens in {data_dir}/arc.db (run `arc token --help`)\n"
+    "  catalog   `arc catalog rebuild`: recreate the file list from storage\n"
     "  version   print the version\n"
     "\n"
     "Run `arc <command> --help` for the options of a command.\n";
@@ -309,6 +310,70 @@ static enum err node_id(struct catalog *c, char *out, size_t out_len, struct err
     return catalog_meta_set(c, "node_id", out, eb);
 }
 
+/* Environment-only knob (no config key yet): a size in MiB, 0 when unset. */
+static uint64_t env_mb(const char *name)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    unsigned long long mb;
+
+    if (!v || !*v)
+        return 0;
+    mb = strtoull(v, &end, 10);
+    return (end && *end == '\0' && mb < (1ULL << 30)) ? (uint64_t)mb << 20 : 0;
+}
+
+/* storage_opts from the configuration (everything but catalog, duck, metrics). */
+static void storage_opts_from_config(const struct config *cfg, const char *nid,
+                                     struct storage_opts *so)
+{
+    const struct config_storage_remote *r = &cfg->storage.minio;
+
+    memset(so, 0, sizeof(*so));
+    so->backend = cfg->storage.backend;
+    so->local_root = cfg->storage.local.path;
+    so->node_id = nid;
+    so->compression = cfg->ingestion.compression;
+    so->compression_level = (int)cfg->ingestion.compression_level;
+    if (!strcmp(cfg->storage.backend, "s3"))
+        r = &cfg->storage.s3;
+    else if (!strcmp(cfg->storage.backend, "gcs"))
+        r = &cfg->storage.gcs;
+    so->s3.endpoint = r->endpoint[0] ? r->endpoint : "https://s3.amazonaws.com";
+    so->s3.access_key = r->access_key;
+    so->s3.secret_key = r->secret_key;
+    so->s3.bucket = r->bucket;
+    so->s3.region = r->region;
+    so->s3.prefix = r->prefix;
+    so->s3.use_ssl = r->use_ssl;
+    so->s3.path_style = r->path_style;
+    so->s3.multipart_threshold_bytes = env_mb("ARC_STORAGE_MULTIPART_THRESHOLD_MB");
+    so->s3.part_bytes = env_mb("ARC_STORAGE_MULTIPART_PART_MB");
+    so->create_bucket = true;
+    so->cache_dir = cfg->storage.cache_dir;
+    so->cache_max_bytes = (uint64_t)cfg->storage.cache_max_mb << 20;
+    /* a path handed to a query stays cached as long as the query may run */
+    so->cache_pin_ms = cfg->query.timeout_seconds * 1000;
+    so->spool_max_bytes = (uint64_t)cfg->storage.spool_max_mb << 20;
+}
+
+/* Remote backends: the query sandbox reads only under storage.local.path, so the
+ * cache (and the spool beside it) must live there. */
+static enum err check_remote_dirs(const struct config *cfg, struct errbuf *eb)
+{
+    size_t n = strlen(cfg->storage.local.path);
+
+    if (!strcmp(cfg->storage.backend, "local"))
+        return ERR_OK;
+    if (strncmp(cfg->storage.cache_dir, cfg->storage.local.path, n) != 0 ||
+        (cfg->storage.cache_dir[n] != '/' && cfg->storage.cache_dir[n] != '\0'))
+        return errbuf_set(eb, ERR_INVAL,
+                          "storage.cache_dir (%s) must be inside storage.local.path (%s): "
+                          "queries may read only there",
+                          cfg->storage.cache_dir, cfg->storage.local.path);
+    return ERR_OK;
+}
+
 /* DuckDB, storage and buffers: everything between a decoded write and a file. */
 static enum err open_data_path(struct app *app, const struct config *cfg, struct errbuf *eb)
 {
@@ -330,12 +395,10 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
     rc = node_id(app->catalog, nid, sizeof(nid), eb);
     if (rc)
         return rc;
-    memset(&so, 0, sizeof(so));
-    so.backend = cfg->storage.backend;
-    so.local_root = cfg->storage.local.path;
-    so.node_id = nid;
-    so.compression = cfg->ingestion.compression;
-    so.compression_level = (int)cfg->ingestion.compression_level;
+    rc = check_remote_dirs(cfg, eb);
+    if (rc)
+        return rc;
+    storage_opts_from_config(cfg, nid, &so);
     so.catalog = app->catalog;
     so.duck = app->duck;
     so.metrics = app->metrics;
@@ -659,6 +722,86 @@ static int cmd_token(int argc, char **argv)
     return rc;
 }
 
+/* ------------------------------------------------------------------ catalog */
+
+static const char usage_catalog[] =
+    "usage: arc catalog rebuild [--config FILE] [--data-dir DIR] [--set KEY=VALUE ...]\n"
+    "\n"
+    "Recreate the catalog's list of data files from storage (a directory walk for\n"
+    "storage.backend = local, a bucket listing for s3/minio/gcs): each Parquet file's\n"
+    "rows, time range and columns are read back with DuckDB. Run it with the server\n"
+    "stopped.\n";
+
+static int cmd_catalog(int argc, char **argv)
+{
+    struct config cfg;
+    struct cli cli = {0};
+    struct errbuf eb;
+    struct catalog *cat = NULL;
+    struct duck *duck = NULL;
+    struct storage *st = NULL;
+    struct storage_opts so;
+    struct duck_opts dopt;
+    char nid[64];
+    size_t files = 0, added = 0, removed = 0;
+    int rc = 1;
+
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage_catalog, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "rebuild") != 0) {
+        fprintf(stderr, "arc catalog: unknown command '%s'\n\n%s", argv[1], usage_catalog);
+        return 2;
+    }
+    errbuf_init(&eb);
+    if (load_config(argc - 1, argv + 1, true, &cli, &cfg, &eb) != ERR_OK) {
+        fprintf(stderr, "arc: %s\n", eb.msg);
+        config_free(&cfg);
+        return 2;
+    }
+    if (cli.help) {
+        fputs(usage_catalog, stdout);
+        config_free(&cfg);
+        return 0;
+    }
+    {
+        enum log_level lvl;
+        if (log_level_parse(cfg.logging.level, &lvl))
+            log_set_level(lvl);
+    }
+    if (fileio_mkdirs(cfg.server.data_dir, 0755, NULL, &eb) != ERR_OK ||
+        catalog_open(cfg.server.data_dir, &cat, &eb) != ERR_OK ||
+        check_remote_dirs(&cfg, &eb) != ERR_OK || node_id(cat, nid, sizeof(nid), &eb) != ERR_OK)
+        goto out;
+    memset(&dopt, 0, sizeof(dopt));
+    dopt.data_dir = cfg.storage.local.path;
+    dopt.temp_dir = cfg.query.temp_dir;
+    dopt.query_threads = 1;
+    if (duck_open(&dopt, &duck, &eb) != ERR_OK)
+        goto out;
+    storage_opts_from_config(&cfg, nid, &so);
+    so.catalog = cat;
+    so.duck = duck;
+    so.no_uploader = true;
+    so.create_bucket = false;
+    if (storage_open(&so, &st, &eb) != ERR_OK)
+        goto out;
+    if (storage_rebuild_catalog(st, &files, &added, &removed, &eb) != ERR_OK)
+        goto out;
+    printf("catalog rebuilt from %s storage: %zu files listed, %zu added, %zu removed\n",
+           cfg.storage.backend, files, added, removed);
+    rc = 0;
+out:
+    if (rc)
+        fprintf(stderr, "arc catalog rebuild: %s\n", eb.msg);
+    storage_close(st);
+    duck_close(duck);
+    catalog_close(cat);
+    config_free(&cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
@@ -678,6 +821,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "token"))
         return cmd_token(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "catalog"))
+        return cmd_catalog(argc - 1, argv + 1);
     fprintf(stderr, "arc: unknown command '%s'\n\n%s", argv[1], usage_main);
     return 2;
 }

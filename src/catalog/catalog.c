@@ -79,6 +79,20 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL"
     ");",
+    /* 3: upload intents of the s3 storage backend (catalog_s3.c). state 0: PUT in
+     * progress (the trigger deletes it in the transaction that lists the file);
+     * state 1: spooled while the store was unreachable = the file row's "pending
+     * upload" flag, cleared by the uploader. id orders the uploads. */
+    "CREATE TABLE s3_uploads ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  path TEXT UNIQUE NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TRIGGER s3_uploads_listed AFTER INSERT ON files BEGIN"
+    "  DELETE FROM s3_uploads WHERE path = NEW.path AND state = 0;"
+    "END;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

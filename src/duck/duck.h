@@ -189,6 +189,16 @@ enum duck_type duck_result_col_type(const struct duck_result *r, size_t col);
 enum err duck_result_next_chunk(struct duck_result *r, struct duck_chunk **out,
                                 struct errbuf *eb);
 
+/* Write every remaining row of r to a new Parquet file at path (zstd; overwritten
+ * if it exists; the caller deletes it). The query instance cannot write files, so
+ * the writer instance pulls r's chunks through a table function and COPYs them
+ * (duck_export.c); values are not copied on the way. *rows_out (may be NULL) gets
+ * the row count. r is exhausted afterwards. ERR_DB: the query failed mid-way (eb
+ * has its message) or the write failed; ERR_TIMEOUT: r's token was cancelled. A
+ * partial file may be left at path on failure. Thread: the caller's (blocking). */
+enum err duck_result_write_parquet(struct duck *d, struct duck_result *r, const char *path,
+                                   uint64_t *rows_out, struct errbuf *eb);
+
 /* Free the result and release its connection. Accepts NULL. */
 void duck_result_free(struct duck_result *r);
 

@@ -7,6 +7,15 @@
  *   GET  /query/{m}, /api/v1/query/{m}    ?database=&limit=&offset=&order_by=&where=
  *   GET  /query/{m}/csv                   the same as CSV
  *   GET  /measurements, /api/v1/measurements
+ *   GET  /cache/stats, /cache/health; POST /cache/clear (also under /api/v1)
+ *
+ * format "parquet": the result is written to a temp file under data_dir/tmp by the
+ * DuckDB writer instance (the sandboxed query instance cannot write files; see
+ * duck_result_write_parquet), sent, and deleted.
+ *
+ * Buffered answers go through the query result cache (query.h): the key is the
+ * database, format and SQL text; the answer says x-arc-cache: hit|miss. Streamed
+ * answers are never cached.
  *
  * Every handler runs on the worker pool. Routes are HTTP_ROUTE_NO_DB: a query
  * names its databases in SQL (FROM prod.cpu), so the engine checks each database
@@ -17,18 +26,25 @@
  * encode_result(): one place for every format. */
 #include "http/routes.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "app.h"
 #include "auth/auth.h"
+#include "buffer/buffer.h"
 #include "catalog/catalog.h"
+#include "config/config.h"
 #include "core/clock.h"
 #include "core/limits.h"
 #include "core/log.h"
@@ -40,6 +56,68 @@
 
 #define RQ_MAX_BUFFERED_BYTES ((size_t)1 << 30) /* buffered answer cap: use /query/stream */
 #define RQ_MAX_LIMIT 10000000LL                 /* GET /query/{m} ?limit= ceiling */
+#define RQ_PARQUET_TYPE "application/vnd.apache.parquet"
+
+/* The answer format: an encoder format, or a Parquet file (written by duck/). */
+struct rq_format {
+    enum enc_format f;
+    bool parquet;
+};
+
+/* ---- the result cache ------------------------------------------------------------
+ * One cache per server, made on first use from app->cfg ([query_cache]) and kept for
+ * the process's life (app.h has no slot for it yet). Freshness comes from the
+ * buffer manager's per-measurement generations; without buffers there is none. */
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct query_cache *cache_obj; /* under cache_mu until set; then read-only */
+static const struct app *cache_app;   /* the app cache_obj was made for */
+
+static uint64_t cache_gen(void *ctx, const char *db, const char *m)
+{
+    const struct app *app = ctx;
+    return bufmgr_generation(app->buffers, db, m);
+}
+
+static struct query_cache *cache_of(struct app *app)
+{
+    struct query_cache *c;
+
+    pthread_mutex_lock(&cache_mu);
+    if (cache_app != app) {
+        const struct config *cfg = app->cfg;
+        query_cache_free(cache_obj);
+        cache_obj = NULL;
+        cache_app = app;
+        if (cfg && cfg->query_cache.enabled && cfg->query_cache.ttl_seconds > 0 &&
+            cfg->query_cache.max_size_mb > 0 && app->buffers) {
+            struct query_cache_opts o = {
+                .max_bytes = (size_t)cfg->query_cache.max_size_mb << 20,
+                .ttl_ms = cfg->query_cache.ttl_seconds * 1000,
+                .gen = cache_gen,
+                .gen_ctx = app,
+            };
+            cache_obj = query_cache_new(&o);
+        }
+    }
+    c = cache_obj;
+    pthread_mutex_unlock(&cache_mu);
+    return c;
+}
+
+/* Everything that shapes a buffered answer: database of unqualified names, format,
+ * SQL text. (The token's scope is re-checked on every hit by query_cache_get.) */
+static void cache_key(struct buf *k, const struct http_req *req, const struct rq_format *fmt,
+                      const char *sql, size_t len)
+{
+    buf_append_str(k, "v1");
+    buf_append_char(k, '\0');
+    buf_append_str(k, req->database ? req->database : "default");
+    buf_append_char(k, '\0');
+    buf_printf(k, "%s%d", fmt->parquet ? "parquet" : "enc", (int)fmt->f);
+    buf_append_char(k, '\0');
+    buf_append(k, sql, len);
+}
 
 static bool can_db(const void *ctx, const char *db)
 {
@@ -102,37 +180,135 @@ out:
     return rc;
 }
 
-/* Run sql and answer in format f, buffered (stream = false) or streamed. */
-static void run_query(struct http_req *req, struct http_resp *resp, const char *sql, size_t len,
-                      enum enc_format f, bool stream)
+/* Write q's result as a Parquet file under data_dir/tmp (the query instance cannot
+ * write; duck/ goes through the writer instance), then answer it: streamed through
+ * fd >= 0, else into resp->body (capped like every buffered answer). The file is
+ * deleted in every case. */
+static enum err answer_parquet(struct http_req *req, struct http_resp *resp, struct query *q,
+                               int fd, struct errbuf *eb)
 {
+    static _Atomic uint64_t seq;
+    const char *root = req->app->cfg ? req->app->cfg->server.data_dir : NULL;
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct stat st;
+    enum err rc;
+    int in;
+
+    if (!root || !root[0])
+        return errbuf_set(eb, ERR_INTERNAL, "parquet: no data directory");
+    snprintf(dir, sizeof(dir), "%s/tmp", root);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return errbuf_set(eb, ERR_IO, "parquet: mkdir %s: %s", dir, strerror(errno));
+    if ((size_t)snprintf(path, sizeof(path), "%s/query-%d-%llu.parquet", dir, (int)getpid(),
+                         (unsigned long long)atomic_fetch_add(&seq, 1)) >= sizeof(path))
+        return errbuf_set(eb, ERR_INTERNAL, "parquet: temp path too long");
+    if ((rc = query_write_parquet(q, path, NULL, eb)) != ERR_OK)
+        goto out_unlink;
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0 || fstat(in, &st) != 0) {
+        rc = errbuf_set(eb, ERR_IO, "parquet: open %s: %s", path, strerror(errno));
+        if (in >= 0)
+            close(in);
+        goto out_unlink;
+    }
+    if (fd < 0 && (size_t)st.st_size > RQ_MAX_BUFFERED_BYTES) {
+        rc = errbuf_set(eb, ERR_LIMIT, "result is %lld bytes of Parquet (max %zu)",
+                        (long long)st.st_size, RQ_MAX_BUFFERED_BYTES);
+        goto out_close;
+    }
+    if (fd < 0 && (rc = buf_reserve(&resp->body, (size_t)st.st_size)) != ERR_OK) {
+        errbuf_set(eb, rc, "parquet: result too large");
+        goto out_close;
+    }
+    for (;;) {
+        char chunk[65536];
+        ssize_t n = read(in, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = errbuf_set(eb, ERR_IO, "parquet: read %s: %s", path, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        if (fd >= 0) {
+            struct enc_sink sink = enc_sink_fd(fd);
+            if ((rc = sink.write(sink.ctx, chunk, (size_t)n, eb)) != ERR_OK)
+                break;
+        } else if ((rc = buf_append(&resp->body, chunk, (size_t)n)) != ERR_OK) {
+            errbuf_set(eb, rc, "parquet: result too large");
+            break;
+        }
+    }
+out_close:
+    close(in);
+out_unlink:
+    unlink(path);
+    return rc;
+}
+
+/* Run sql and answer in format fmt, buffered (stream = false) or streamed.
+ * Buffered answers go through the result cache (x-arc-cache: hit|miss). */
+static void run_query(struct http_req *req, struct http_resp *resp, const char *sql, size_t len,
+                      const struct rq_format *fmt, bool stream)
+{
+    const char *ctype = fmt->parquet ? RQ_PARQUET_TYPE : enc_format_content_type(fmt->f);
+    struct query_cache *cache = NULL;
     struct query_req qr;
     struct query *q = NULL;
     struct errbuf eb;
     struct enc_sink sink;
+    struct buf key;
     enum err rc;
     int fd;
 
     errbuf_init(&eb);
+    buf_init(&key, 0);
     if (!req->app->query) {
         http_resp_error(resp, 503, "query engine not available");
         return;
     }
     fill_req(req, &qr, sql, len);
+    if (!stream && (cache = cache_of(req->app)) != NULL) {
+        char *ct = NULL, *prof = NULL;
+        cache_key(&key, req, fmt, sql, len);
+        buf_reset(&resp->body);
+        resp->body.max_bytes = RQ_MAX_BUFFERED_BYTES;
+        if (query_cache_get(cache, key.data, key.len, qr.can_db, qr.can_db_ctx, &resp->body, &ct,
+                            &prof) == QUERY_CACHE_HIT) {
+            resp->body.max_bytes = 0;
+            resp->status = 200;
+            free(resp->content_type);
+            resp->content_type = ct;
+            resp->compress_ok = true;
+            http_resp_header(resp, "x-arc-cache", "hit");
+            if (prof)
+                http_resp_header(resp, "x-arc-profile", prof);
+            free(prof);
+            buf_release(&key);
+            return;
+        }
+        resp->body.max_bytes = 0;
+    }
     rc = query_start(req->app->query, &qr, &q, &eb);
     if (rc) {
         http_resp_error(resp, query_http_status(rc), "%s", eb.msg);
+        buf_release(&key);
         return;
     }
     if (stream) {
         profile_header(resp, q, elapsed_ms(q));
-        fd = http_resp_stream(resp, 200, enc_format_content_type(f));
+        fd = http_resp_stream(resp, 200, ctype);
         if (fd < 0) {
             query_finish(q);
             return;
         }
-        sink = enc_sink_fd(fd);
-        rc = encode_result(q, f, &sink, &eb);
+        if (fmt->parquet) {
+            rc = answer_parquet(req, resp, q, fd, &eb);
+        } else {
+            sink = enc_sink_fd(fd);
+            rc = encode_result(q, fmt->f, &sink, &eb);
+        }
         if (rc && rc != ERR_IO)
             log_warn("streamed query failed mid-answer", "error=\"%s\"", eb.msg);
         close(fd);
@@ -141,9 +317,28 @@ static void run_query(struct http_req *req, struct http_resp *resp, const char *
     }
     buf_reset(&resp->body);
     resp->body.max_bytes = RQ_MAX_BUFFERED_BYTES;
-    sink = enc_sink_buf(&resp->body);
-    rc = encode_result(q, f, &sink, &eb);
+    if (fmt->parquet) {
+        rc = answer_parquet(req, resp, q, -1, &eb);
+    } else {
+        sink = enc_sink_buf(&resp->body);
+        rc = encode_result(q, fmt->f, &sink, &eb);
+    }
     profile_header(resp, q, elapsed_ms(q));
+    if (rc == ERR_OK && cache) {
+        const struct query_cache_dep *deps;
+        size_t ndeps = query_deps(q, &deps);
+        if (query_is_cacheable(q)) {
+            const char *prof = NULL;
+            for (size_t i = 0; i < resp->nheaders; i++)
+                if (!strcasecmp(resp->headers[i].name, "x-arc-profile"))
+                    prof = resp->headers[i].value;
+            query_cache_put(cache, key.data, key.len, deps, ndeps, resp->body.data,
+                            resp->body.len, ctype, prof);
+        } else {
+            query_cache_note_uncacheable(cache);
+        }
+    }
+    buf_release(&key);
     query_finish(q);
     resp->body.max_bytes = 0;
     if (rc) {
@@ -154,15 +349,16 @@ static void run_query(struct http_req *req, struct http_resp *resp, const char *
             http_resp_error(resp, query_http_status(rc), "%s", eb.msg);
         return;
     }
+    http_resp_header(resp, "x-arc-cache", "miss");
     resp->status = 200;
     free(resp->content_type);
-    resp->content_type = xstrdup(enc_format_content_type(f));
+    resp->content_type = xstrdup(ctype);
     resp->compress_ok = true;
 }
 
 /* Parse {"sql": ..., "format": ...}; on failure fill resp and return NULL. */
 static json_t *parse_body(struct http_req *req, struct http_resp *resp, const char **sql,
-                          size_t *len, enum enc_format *f, bool format_fixed)
+                          size_t *len, struct rq_format *f, bool format_fixed)
 {
     json_error_t je;
     json_t *root, *js, *jf;
@@ -193,7 +389,9 @@ static json_t *parse_body(struct http_req *req, struct http_resp *resp, const ch
     jf = json_object_get(root, "format");
     if (!format_fixed && jf && !json_is_null(jf)) {
         errbuf_init(&eb);
-        if (!json_is_string(jf) || enc_format_parse(json_string_value(jf), f, &eb) != ERR_OK) {
+        f->parquet = json_is_string(jf) && !strcasecmp(json_string_value(jf), "parquet");
+        if (!f->parquet &&
+            (!json_is_string(jf) || enc_format_parse(json_string_value(jf), &f->f, &eb) != ERR_OK)) {
             http_resp_error(resp, 400, "%s",
                             json_is_string(jf) ? eb.msg : "field 'format' must be a string");
             json_decref(root);
@@ -206,13 +404,14 @@ static json_t *parse_body(struct http_req *req, struct http_resp *resp, const ch
 static void post_query(struct http_req *req, struct http_resp *resp, enum enc_format f,
                        bool fixed, bool stream)
 {
+    struct rq_format fmt = {.f = f};
     const char *sql;
     size_t len;
-    json_t *root = parse_body(req, resp, &sql, &len, &f, fixed);
+    json_t *root = parse_body(req, resp, &sql, &len, &fmt, fixed);
 
     if (!root)
         return;
-    run_query(req, resp, sql, len, f, stream);
+    run_query(req, resp, sql, len, &fmt, stream);
     json_decref(root);
 }
 
@@ -273,7 +472,7 @@ static void h_query_estimate(struct http_req *req, struct http_resp *resp)
     const char *sql;
     size_t len;
     long long est = -1;
-    enum enc_format f = ENC_JSON;
+    struct rq_format f = {.f = ENC_JSON};
     json_t *root = parse_body(req, resp, &sql, &len, &f, true);
     struct buf b;
     enum err rc;
@@ -388,7 +587,10 @@ static void get_measurement(struct http_req *req, struct http_resp *resp, enum e
         buf_release(&sql);
         return;
     }
-    run_query(req, resp, sql.data, sql.len, f, false);
+    {
+        struct rq_format fmt = {.f = f};
+        run_query(req, resp, sql.data, sql.len, &fmt, false);
+    }
     buf_release(&sql);
 }
 
@@ -441,8 +643,74 @@ static void h_measurements(struct http_req *req, struct http_resp *resp)
     catalog_measurements_free(ms, n);
 }
 
+/* ---- /cache/... -------------------------------------------------------------------- */
+
+static void h_cache_stats(struct http_req *req, struct http_resp *resp)
+{
+    struct query_cache *c = cache_of(req->app);
+    struct query_cache_stats st;
+    const struct config *cfg = req->app->cfg;
+    struct buf b;
+    uint64_t lookups;
+
+    memset(&st, 0, sizeof(st));
+    if (c)
+        query_cache_get_stats(c, &st);
+    lookups = st.hits + st.misses;
+    buf_init(&b, 0);
+    buf_printf(&b,
+               "{\"success\":true,\"enabled\":%s,\"entries\":%zu,\"size_bytes\":%zu,"
+               "\"size_mb\":%.3f,\"max_size_mb\":%lld,\"ttl_seconds\":%lld,\"hits\":%llu,"
+               "\"misses\":%llu,\"hit_rate\":%.4f,\"stores\":%llu,\"invalidations\":%llu,"
+               "\"expirations\":%llu,\"evictions\":%llu,\"too_large\":%llu,"
+               "\"uncacheable\":%llu,\"clears\":%llu}",
+               c ? "true" : "false", st.entries, st.bytes, (double)st.bytes / (1024.0 * 1024.0),
+               cfg ? (long long)cfg->query_cache.max_size_mb : 0LL,
+               cfg ? (long long)cfg->query_cache.ttl_seconds : 0LL,
+               (unsigned long long)st.hits, (unsigned long long)st.misses,
+               lookups ? (double)st.hits / (double)lookups : 0.0,
+               (unsigned long long)st.stores, (unsigned long long)st.invalidations,
+               (unsigned long long)st.expirations, (unsigned long long)st.evictions,
+               (unsigned long long)st.too_large, (unsigned long long)st.uncacheable,
+               (unsigned long long)st.clears);
+    http_resp_json(resp, 200, b.data, b.len);
+    buf_release(&b);
+}
+
+static void h_cache_health(struct http_req *req, struct http_resp *resp)
+{
+    struct query_cache *c = cache_of(req->app);
+    struct query_cache_stats st;
+    struct buf b;
+
+    memset(&st, 0, sizeof(st));
+    if (c)
+        query_cache_get_stats(c, &st);
+    buf_init(&b, 0);
+    buf_printf(&b,
+               "{\"success\":true,\"status\":\"%s\",\"enabled\":%s,\"entries\":%zu,"
+               "\"utilization_percent\":%.6f}",
+               c ? "healthy" : "disabled", c ? "true" : "false", st.entries,
+               st.max_bytes ? 100.0 * (double)st.bytes / (double)st.max_bytes : 0.0);
+    http_resp_json(resp, 200, b.data, b.len);
+    buf_release(&b);
+}
+
+static void h_cache_clear(struct http_req *req, struct http_resp *resp)
+{
+    struct query_cache *c = cache_of(req->app);
+    struct buf b;
+    size_t n = c ? query_cache_clear(c) : 0;
+
+    buf_init(&b, 0);
+    buf_printf(&b, "{\"success\":true,\"cleared\":%zu,\"message\":\"query cache cleared\"}", n);
+    http_resp_json(resp, 200, b.data, b.len);
+    buf_release(&b);
+}
+
 #define R HTTP_PERM_READ
 #define DBG HTTP_ROUTE_DB_IF_GIVEN
+#define CR (HTTP_ROUTE_NO_DB)
 static const struct http_route query_routes[] = {
     {"POST", "/query", h_query, DBG, R},
     {"POST", "/api/v1/query", h_query, DBG, R},
@@ -458,9 +726,16 @@ static const struct http_route query_routes[] = {
     {"GET", "/api/v1/query/{measurement}/csv", h_get_measurement_csv, DBG, R},
     {"GET", "/measurements", h_measurements, DBG, R},
     {"GET", "/api/v1/measurements", h_measurements, DBG, R},
+    {"GET", "/cache/stats", h_cache_stats, CR, R},
+    {"GET", "/api/v1/cache/stats", h_cache_stats, CR, R},
+    {"GET", "/cache/health", h_cache_health, CR, R},
+    {"GET", "/api/v1/cache/health", h_cache_health, CR, R},
+    {"POST", "/cache/clear", h_cache_clear, CR, HTTP_PERM_WRITE | HTTP_PERM_ADMIN},
+    {"POST", "/api/v1/cache/clear", h_cache_clear, CR, HTTP_PERM_WRITE | HTTP_PERM_ADMIN},
 };
 #undef R
 #undef DBG
+#undef CR
 
 void routes_query_register(struct http_server *s)
 {

@@ -270,7 +270,8 @@ enum err ingest_pipeline_replay(struct ingest_pipeline *p, uint64_t *records, ui
     e = catalog_wal_ranges(p->catalog, 0, add_range, &rc.rs, eb);
     if (e)
         return e;
-    qsort(rc.rs.v, rc.rs.n, sizeof(*rc.rs.v), cmp_range);
+    if (rc.rs.n)
+        qsort(rc.rs.v, rc.rs.n, sizeof(*rc.rs.v), cmp_range);
     e = wal_replay(p->wal, replay_one, &rc, eb);
     for (i = 0; i < rc.rs.n; i++)
         free(rc.rs.v[i].key);

@@ -315,6 +315,16 @@ enum err query_next_chunk(struct query *q, struct duck_chunk **out, struct errbu
     return ERR_OK;
 }
 
+enum err query_write_parquet(struct query *q, const char *path, uint64_t *rows,
+                             struct errbuf *eb)
+{
+    enum err rc = duck_result_write_parquet(q->qe->o.duck, q->res, path, rows, eb);
+
+    if (rc)
+        return user_error(q, rc, eb);
+    return ERR_OK;
+}
+
 /* ---- SHOW ... ------------------------------------------------------------------------- */
 
 enum show_kind { SHOW_NONE, SHOW_DATABASES, SHOW_TABLES };
@@ -674,10 +684,10 @@ static enum err build_view(struct query *q, const struct query_req *r, const str
         buf_append_str(view, " UNION ALL BY NAME SELECT * FROM read_parquet([");
         for (size_t i = 0; i < lc.nfiles; i++) {
             char path[4096];
-            if (storage_local_path(qe->o.storage, lc.files[i].path, path, sizeof(path)) != ERR_OK) {
-                rc = errbuf_set(eb, ERR_INTERNAL, "storage path too long: %s", lc.files[i].path);
+            /* remote backends fetch into the local cache here (storage.h) */
+            rc = storage_read_path(qe->o.storage, lc.files[i].path, path, sizeof(path), eb);
+            if (rc != ERR_OK)
                 goto out;
-            }
             if (i)
                 buf_append_char(view, ',');
             duck_sql_str_append(view, path);

@@ -85,6 +85,11 @@ struct duck_result *query_result(struct query *q);
  * ERR_TIMEOUT "query timed out after N s" and DuckDB failures as ERR_INVAL). */
 struct duck_chunk;
 enum err query_next_chunk(struct query *q, struct duck_chunk **out, struct errbuf *eb);
+/* Write the whole result of q to a new Parquet file at path (duck_result_write_parquet:
+ * the query instance stays unable to write files). Errors as query_next_chunk; the
+ * caller deletes the file, also after a failure. *rows (may be NULL): rows written. */
+enum err query_write_parquet(struct query *q, const char *path, uint64_t *rows,
+                             struct errbuf *eb);
 const struct query_profile *query_get_profile(const struct query *q);
 /* Monotonic start of the query (ns), for execution_time_ms. */
 int64_t query_started_ns(const struct query *q);

@@ -189,7 +189,7 @@ static void xml_unescape(const char *s, size_t n, char *out, size_t out_len)
     out[o] = '\0';
 }
 
-/* Locate <tag>...</tag> in s[0..n): *vs/*vl the raw value, *end past the close. */
+/* Locate <tag>...</tag> in s[0..n): *vs and *vl the raw value, *end past the close. */
 static bool xml_find(const char *s, size_t n, const char *tag, const char **vs, size_t *vl,
                      const char **end)
 {
@@ -795,6 +795,8 @@ static enum err put_multipart(struct s3_client *c, const char *k, int fd, uint64
                         c->endpoint, c->bucket, k, code, msg);
         goto abort_upload;
     }
+    log_info("S3 multipart upload completed", "key=%s bytes=%llu parts=%u", k,
+             (unsigned long long)size, nparts);
     goto out;
 
 abort_upload : {

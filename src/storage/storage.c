@@ -1,5 +1,6 @@
 /* storage.c - the local backend and the flush pipeline (sort, split by hour,
- * Parquet through DuckDB, durable rename, one catalog transaction).
+ * Parquet through DuckDB, durable rename or remote placement, one catalog
+ * transaction). The remote (s3) side lives in storage_s3.c.
  *
  * File names are `{µs since epoch}-{node id}-{process nonce}-{sequence}`: time
  * ordered, unique across nodes (node id) and across restarts of one node (the
@@ -29,22 +30,14 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "duck/duck.h"
+#include "storage/storage_int.h"
 
 #define US_PER_HOUR 3600000000LL
 
-struct storage {
-    char *root;                  /* local root, no trailing '/' */
-    char *tmpdir;                /* {root}/.tmp */
-    char *node_id;
-    uint32_t nonce;              /* random per process */
-    _Atomic uint64_t seq;        /* file sequence within this process */
-    struct duck_parquet_opts pq;
-    struct catalog *catalog;
-    struct duck *duck;
-    struct metric *m_files, *m_bytes, *m_write_ms;
-};
+enum err storage_mkdirs(const char *path, bool *created, struct errbuf *eb);
+#define mkdirs storage_mkdirs
 
-static enum err mkdirs(const char *path, bool *created, struct errbuf *eb)
+enum err storage_mkdirs(const char *path, bool *created, struct errbuf *eb)
 {
     char tmp[4096];
     size_t i, n = strlen(path);
@@ -88,11 +81,17 @@ enum err storage_open(const struct storage_opts *o, struct storage **out, struct
     size_t n;
     enum err rc;
 
-    if (strcmp(o->backend, "local") != 0)
+    bool remote = !strcmp(o->backend, "s3") || !strcmp(o->backend, "minio") ||
+                  !strcmp(o->backend, "gcs");
+
+    if (strcmp(o->backend, "local") != 0 && !remote)
         return errbuf_set(eb, ERR_INVAL,
-                          "storage.backend = \"%s\" is not available yet (only \"local\")",
+                          "storage.backend = \"%s\" is not one of local|s3|minio|gcs",
                           o->backend);
     st = xcalloc(1, sizeof(*st));
+    st->remote = remote;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
     st->root = xstrdup(o->local_root);
     n = strlen(st->root);
     while (n > 1 && st->root[n - 1] == '/')
@@ -123,6 +122,26 @@ enum err storage_open(const struct storage_opts *o, struct storage **out, struct
         storage_close(st);
         return rc;
     }
+    n = strlen(st->root) + 16;
+    st->cachedir = xstrdup(o->cache_dir && *o->cache_dir ? o->cache_dir : "");
+    st->spooldir = xstrdup(o->spool_dir && *o->spool_dir ? o->spool_dir : "");
+    if (!st->cachedir[0]) {
+        free(st->cachedir);
+        st->cachedir = xmalloc(n);
+        snprintf(st->cachedir, n, "%s/cache", st->root);
+    }
+    if (!st->spooldir[0]) {
+        free(st->spooldir);
+        st->spooldir = xmalloc(n);
+        snprintf(st->spooldir, n, "%s/spool", st->root);
+    }
+    if (remote) {
+        rc = storage_s3_open(st, o, eb);
+        if (rc) {
+            storage_close(st);
+            return rc;
+        }
+    }
     *out = st;
     return ERR_OK;
 }
@@ -131,6 +150,11 @@ void storage_close(struct storage *st)
 {
     if (!st)
         return;
+    storage_s3_close(st);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    free(st->cachedir);
+    free(st->spooldir);
     free(st->root);
     free(st->tmpdir);
     free(st->node_id);
@@ -142,13 +166,20 @@ const char *storage_root(const struct storage *st)
     return st->root;
 }
 
+bool storage_is_remote(const struct storage *st)
+{
+    return st->remote;
+}
+
 enum err storage_local_path(struct storage *st, const char *key, char *out, size_t out_len)
 {
-    int n = snprintf(out, out_len, "%s/%s", st->root, key);
+    int n = snprintf(out, out_len, "%s/%s", st->remote ? st->cachedir : st->root, key);
     return (n < 0 || (size_t)n >= out_len) ? ERR_LIMIT : ERR_OK;
 }
 
-enum err storage_delete(struct storage *st, const char *key, struct errbuf *eb)
+enum err storage_delete_local(struct storage *st, const char *key, struct errbuf *eb);
+
+enum err storage_delete_local(struct storage *st, const char *key, struct errbuf *eb)
 {
     char path[4096];
 
@@ -186,7 +217,9 @@ struct pending {
     int64_t min_us, max_us;
     size_t rows;
     int64_t bytes;
-    bool renamed;
+    bool renamed;  /* local: at its final name */
+    bool placed;   /* remote: uploaded (cached) or spooled */
+    bool spooled;  /* remote: in the spool, upload pending */
 };
 
 enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
@@ -259,6 +292,14 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
             goto fail;
         if (stat(p->tmp, &sb) == 0)
             p->bytes = sb.st_size;
+        if (st->remote) {
+            rc = storage_s3_place(st, p->key, p->tmp, p->bytes, &p->spooled, eb);
+            if (rc)
+                goto fail;
+            p->placed = true;
+            start = end;
+            continue;
+        }
         snprintf(dir, sizeof(dir), "%s", p->final);
         *strrchr(dir, '/') = '\0';
         rc = mkdirs(dir, &created, eb);
@@ -308,6 +349,8 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
     if (rc)
         goto fail;
     for (i = 0; i < npend; i++) {
+        if (st->remote)
+            storage_s3_committed(st, pend[i].key, pend[i].bytes, pend[i].spooled);
         if (st->m_files) {
             metric_add(st->m_files, 1);
             metric_add(st->m_bytes, (uint64_t)pend[i].bytes);
@@ -323,6 +366,8 @@ fail:
         unlink(pend[i].tmp);
         if (pend[i].renamed)
             unlink(pend[i].final);
+        if (pend[i].placed)
+            storage_s3_unplace(st, pend[i].key, pend[i].bytes, pend[i].spooled);
     }
 out:
     free(files);
@@ -347,6 +392,8 @@ static int walk_cb(const char *path, const struct stat *sb, int type, struct FTW
     (void)sb;
     (void)ftw;
 
+    if (type == FTW_D && (!strcmp(path, st->cachedir) || !strcmp(path, st->spooldir)))
+        return FTW_SKIP_SUBTREE; /* remote-backend copies, not local data */
     if (type != FTW_F)
         return 0;
     if (!strncmp(path, st->tmpdir, strlen(st->tmpdir))) {
@@ -354,8 +401,8 @@ static int walk_cb(const char *path, const struct stat *sb, int type, struct FTW
             g_walk_removed++;
         return 0;
     }
-    if (pl < 8 || strcmp(path + pl - 8, ".parquet") != 0 || pl <= rl + 1)
-        return 0;
+    if (st->remote || pl < 8 || strcmp(path + pl - 8, ".parquet") != 0 || pl <= rl + 1)
+        return 0; /* remote: the root holds only temp files (orphans: storage_s3.c) */
     errbuf_init(&eb);
     if (catalog_file_exists(st->catalog, path + rl + 1, &listed, &eb) != ERR_OK)
         return 0;
@@ -375,7 +422,7 @@ enum err storage_remove_orphans(struct storage *st, size_t *removed, struct errb
     pthread_mutex_lock(&g_walk_lock);
     g_walk_st = st;
     g_walk_removed = 0;
-    r = nftw(st->root, walk_cb, 32, FTW_PHYS);
+    r = nftw(st->root, walk_cb, 32, FTW_PHYS | FTW_ACTIONRETVAL);
     *removed = g_walk_removed;
     pthread_mutex_unlock(&g_walk_lock);
     if (r != 0)

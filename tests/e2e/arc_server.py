@@ -43,7 +43,8 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
-    "TSAN_OPTIONS": "halt_on_error=1",
+    "TSAN_OPTIONS": "halt_on_error=1 suppressions=%s" % (
+        Path(__file__).resolve().parents[1] / "tsan.supp"),
 }
 
 READY_RE = re.compile(r'msg="arc ready".*?\bport=(\d+)')
@@ -85,10 +86,11 @@ def base_env(extra: Optional[Mapping[str, str]] = None) -> dict:
     """The environment for an arc process: ours minus any ARC_* / seed config
     variables (so the developer's shell cannot change a test), plus sanitizer
     options, plus extra."""
+    seed_prefixes = ("MINIO_", "S3_", "GCS_", "WAL_", "QUERY_CACHE_", "STORAGE_")
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ARC_") or k == "ARC_BIN"}
-    for k in ("STORAGE_BACKEND", "MINIO_ENDPOINT", "WAL_ENABLED", "LOG_LEVEL"):
-        env.pop(k, None)
+           if (not k.startswith("ARC_") or k == "ARC_BIN")
+           and not k.startswith(seed_prefixes)}
+    env.pop("LOG_LEVEL", None)
     env.update(SANITIZER_ENV)
     if extra:
         env.update(extra)

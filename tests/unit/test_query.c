@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/mem.h"
 #include "duck/duck.h"
 #include "query/query.h"
@@ -277,6 +278,169 @@ static void test_time_bounds(void **state)
     assert_int_equal(hi, t2026);
 }
 
+/* Volatile functions (and samples) make a statement uncacheable; plain ones do not. */
+static void test_volatile_detection(void **state)
+{
+    struct fix *f = *state;
+    static const struct {
+        const char *sql;
+        bool is_volatile;
+    } cases[] = {
+        {"SELECT count(*) FROM cpu", false},
+        {"SELECT time_bucket(INTERVAL '1 hour', time) b, avg(v) FROM cpu GROUP BY b", false},
+        {"SELECT * FROM cpu WHERE time > now() - INTERVAL '1 hour'", true},
+        {"SELECT CURRENT_TIMESTAMP", true},
+        {"SELECT current_date, 1", true},
+        {"SELECT random() FROM cpu", true},
+        {"SELECT * FROM cpu WHERE v > (SELECT random())", true},
+        {"WITH x AS (SELECT now() t) SELECT * FROM x, cpu", true},
+        {"SELECT * FROM cpu USING SAMPLE 10%", true},
+        {"SELECT gen_random_uuid()", true},
+        {"SELECT 'now()' AS s FROM cpu", false}, /* a string, not a call */
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct query_rewrite rw = {0};
+        struct errbuf eb;
+        errbuf_init(&eb);
+        if (rewrite(f, cases[i].sql, &rw, &eb) != ERR_OK)
+            fail_msg("%s: %s", cases[i].sql, eb.msg);
+        if (rw.is_volatile != cases[i].is_volatile)
+            fail_msg("%s: is_volatile=%d, want %d", cases[i].sql, rw.is_volatile,
+                     cases[i].is_volatile);
+        query_rewrite_release(&rw);
+    }
+}
+
+/* ---- the result cache, with fake generations and a fake clock -------------------- */
+
+struct fake {
+    uint64_t gen_cpu, gen_mem;
+    int64_t now;
+};
+
+static uint64_t fake_gen(void *ctx, const char *db, const char *m)
+{
+    struct fake *k = ctx;
+    (void)db;
+    return !strcmp(m, "cpu") ? k->gen_cpu : !strcmp(m, "mem") ? k->gen_mem : 0;
+}
+
+static int64_t fake_now(void *ctx)
+{
+    return ((struct fake *)ctx)->now;
+}
+
+static bool only_db_a(const void *ctx, const char *db)
+{
+    (void)ctx;
+    return !strcmp(db, "a");
+}
+
+static enum query_cache_result get(struct query_cache *c, const char *key, struct buf *out)
+{
+    char *ct = NULL, *prof = NULL;
+    enum query_cache_result r;
+
+    buf_reset(out);
+    r = query_cache_get(c, key, strlen(key), NULL, NULL, out, &ct, &prof);
+    if (r == QUERY_CACHE_HIT) {
+        assert_string_equal(ct, "application/json");
+        free(ct);
+        free(prof);
+    }
+    return r;
+}
+
+static void test_cache(void **state)
+{
+    struct fake k = {.gen_cpu = 5, .gen_mem = 9, .now = 1000};
+    struct query_cache_opts o = {.max_bytes = 64 * 1024, .ttl_ms = 1000, .gen = fake_gen,
+                                 .gen_ctx = &k, .now_ns = fake_now};
+    struct query_cache *c = query_cache_new(&o);
+    struct query_cache_dep cpu = {"a", "cpu", 5}, mem = {"a", "mem", 9};
+    struct query_cache_stats st;
+    struct buf out;
+    char *ct = NULL, *prof = NULL;
+    char body[4096];
+
+    (void)state;
+    buf_init(&out, 0);
+    assert_int_equal(get(c, "q1", &out), QUERY_CACHE_MISS);
+    assert_true(query_cache_put(c, "q1", 2, &cpu, 1, "[1]", 3, "application/json", "files=1"));
+    assert_int_equal(get(c, "q1", &out), QUERY_CACHE_HIT);
+    assert_int_equal(out.len, 3);
+    assert_memory_equal(out.data, "[1]", 3);
+
+    /* another measurement changes: still a hit; the one read changes: a miss */
+    k.gen_mem++;
+    assert_int_equal(get(c, "q1", &out), QUERY_CACHE_HIT);
+    k.gen_cpu++;
+    assert_int_equal(get(c, "q1", &out), QUERY_CACHE_MISS);
+    assert_int_equal(get(c, "q1", &out), QUERY_CACHE_MISS); /* the entry is gone */
+
+    /* TTL: valid just before, gone at the deadline */
+    cpu.gen = k.gen_cpu;
+    mem.gen = k.gen_mem;
+    {
+        struct query_cache_dep both[2] = {cpu, mem};
+        assert_true(query_cache_put(c, "q2", 2, both, 2, "[2]", 3, "application/json", NULL));
+    }
+    k.now += 1000 * 1000000LL - 1;
+    assert_int_equal(get(c, "q2", &out), QUERY_CACHE_HIT);
+    k.now += 1;
+    assert_int_equal(get(c, "q2", &out), QUERY_CACHE_MISS);
+
+    /* scope: a caller who may not read database "b" misses an entry that read it */
+    {
+        struct query_cache_dep other = {"b", "cpu", k.gen_cpu};
+        assert_true(query_cache_put(c, "q3", 2, &other, 1, "[3]", 3, "application/json", NULL));
+        buf_reset(&out);
+        assert_int_equal(query_cache_get(c, "q3", 2, only_db_a, NULL, &out, &ct, &prof),
+                         QUERY_CACHE_MISS);
+        assert_int_equal(out.len, 0);
+        assert_int_equal(get(c, "q3", &out), QUERY_CACHE_HIT); /* unrestricted caller */
+    }
+
+    /* size cap: 16 KiB max per entry; LRU eviction keeps bytes <= 64 KiB */
+    memset(body, 'x', sizeof(body));
+    {
+        char big[20000];
+        memset(big, 'y', sizeof(big));
+        assert_false(query_cache_put(c, "huge", 4, &cpu, 1, big, sizeof(big), "x/y", NULL));
+    }
+    for (int i = 0; i < 40; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_true(query_cache_put(c, key, strlen(key), &cpu, 1, body, sizeof(body),
+                                    "application/json", NULL));
+        query_cache_get_stats(c, &st);
+        assert_true(st.bytes <= o.max_bytes);
+    }
+    assert_int_equal(get(c, "k39", &out), QUERY_CACHE_HIT);
+    assert_int_equal(out.len, sizeof(body));
+    assert_int_equal(get(c, "k0", &out), QUERY_CACHE_MISS); /* least recent: evicted */
+    query_cache_get_stats(c, &st);
+    assert_true(st.evictions >= 25);
+    assert_int_equal(st.too_large, 1);
+    assert_int_equal(st.invalidations, 1);
+    assert_int_equal(st.expirations, 1);
+
+    assert_true(query_cache_clear(c) > 0);
+    query_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(get(c, "k39", &out), QUERY_CACHE_MISS);
+
+    /* TTL 0: nothing is stored */
+    query_cache_free(c);
+    o.ttl_ms = 0;
+    c = query_cache_new(&o);
+    assert_false(query_cache_put(c, "q", 1, &cpu, 1, "[]", 2, "application/json", NULL));
+    query_cache_free(c);
+    buf_release(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +448,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuilt_sql, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_volatile_detection, setup, teardown),
+        cmocka_unit_test(test_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1 @@
+arc_unit_test(s3 arc_storage)
