@@ -311,17 +311,6 @@ static enum err node_id(struct catalog *c, char *out, size_t out_len, struct err
 }
 
 /* Environment-only knob (no config key yet): a size in MiB, 0 when unset. */
-static uint64_t env_mb(const char *name)
-{
-    const char *v = getenv(name);
-    char *end = NULL;
-    unsigned long long mb;
-
-    if (!v || !*v)
-        return 0;
-    mb = strtoull(v, &end, 10);
-    return (end && *end == '\0' && mb < (1ULL << 30)) ? (uint64_t)mb << 20 : 0;
-}
 
 /* storage_opts from the configuration (everything but catalog, duck, metrics). */
 static void storage_opts_from_config(const struct config *cfg, const char *nid,
@@ -347,8 +336,8 @@ static void storage_opts_from_config(const struct config *cfg, const char *nid,
     so->s3.prefix = r->prefix;
     so->s3.use_ssl = r->use_ssl;
     so->s3.path_style = r->path_style;
-    so->s3.multipart_threshold_bytes = env_mb("ARC_STORAGE_MULTIPART_THRESHOLD_MB");
-    so->s3.part_bytes = env_mb("ARC_STORAGE_MULTIPART_PART_MB");
+    so->s3.multipart_threshold_bytes = (uint64_t)cfg->storage.multipart_threshold_mb << 20;
+    so->s3.part_bytes = (uint64_t)cfg->storage.multipart_part_mb << 20;
     so->create_bucket = true;
     so->cache_dir = cfg->storage.cache_dir;
     so->cache_max_bytes = (uint64_t)cfg->storage.cache_max_mb << 20;

@@ -99,6 +99,8 @@ struct config {
         char *cache_dir;      /* remote file cache, "" = data_dir/cache */
         int64_t cache_max_mb; /* cache size, MiB */
         int64_t spool_max_mb; /* files held locally while the remote is away, MiB */
+        int64_t multipart_threshold_mb; /* S3: multipart upload above this, MiB */
+        int64_t multipart_part_mb;      /* S3: part size, MiB (>= 5) */
         struct {
             char *path; /* "" = data_dir */
         } local;

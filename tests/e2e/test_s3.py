@@ -234,9 +234,9 @@ def test_cache_eviction_under_small_cap(minio, server):
 def test_multipart_upload_of_a_large_file(minio, server):
     bucket = new_bucket()
     srv = server(s3_args(minio, bucket, extra=["--set", "ingestion.buffer_size=2000000",
-                                               "--set", "ingestion.compression=none"]),
-                 env={"ARC_STORAGE_MULTIPART_THRESHOLD_MB": "5",
-                      "ARC_STORAGE_MULTIPART_PART_MB": "5"})
+                                               "--set", "ingestion.compression=none",
+                                               "--set", "storage.multipart_threshold_mb=5",
+                                               "--set", "storage.multipart_part_mb=5"]))
     rnd = random.Random(11)
     n, total = 0, 0.0
     for chunk in range(8):  # 8 x 100k rows x (time, v) doubles, uncompressed: ~12 MiB
