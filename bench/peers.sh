@@ -3,7 +3,10 @@
 # QuestDB and the Go Arc, on this machine, one system at a time.
 #
 #   bench/peers.sh [--no-build] [--systems "arc influxdb questdb arc-go"]
-#                  [--no-ingest] [--no-queries]
+#                  [--no-ingest] [--no-queries] [--into build/peers/<run>]
+#
+# --into DIR  re-run the given --systems into an earlier run's directory (their old
+#             results there are replaced, the others kept) and rewrite the report.
 #
 # For each system that installs (bench/peers/systems.sh: pinned versions, 127.0.0.1,
 # data under a throw-away run dir, servers stopped on exit):
@@ -19,13 +22,14 @@
 #
 # Environment: PEERS_DURATION (60 s window), PEERS_WARMUP (10 s), PEERS_CONNECTIONS (8),
 # PEERS_RUNS (20 warm runs per query), PEERS_SHAPES (all four), ARC_BIN / LOADGEN,
-# PORT_INFLUX (18086, +2 for its RPC), PORT_QUESTDB (19000), PORT_ARC_GO (18000).
+# PORT_INFLUX, PORT_INFLUX_RPC, PORT_QUESTDB, PORT_ARC_GO (default: a free port each).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 BUILD=1
+INTO=
 DO_INGEST=1
 DO_QUERIES=1
 SYSTEMS=(arc influxdb questdb arc-go)
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
     --no-ingest) DO_INGEST=0 ;;
     --no-queries) DO_QUERIES=0 ;;
     --systems) shift; read -r -a SYSTEMS <<<"$1" ;;
+    --into) shift; INTO=$(cd "$1" && pwd) ;;
     -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "peers.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -51,7 +56,7 @@ LOADGEN=${LOADGEN:-$ROOT/build/release/bench/loadgen}
 PY=python3
 [ -x "$ROOT/.venv/bin/python" ] && PY=$ROOT/.venv/bin/python
 DATE=$(date -u +%Y-%m-%d)
-PEERS_RUN=$ROOT/build/peers/$(date -u +%Y%m%d-%H%M%S)
+PEERS_RUN=${INTO:-$ROOT/build/peers/$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$PEERS_RUN" "$ROOT/bench/results"
 TOKEN=peers-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
 
@@ -115,8 +120,23 @@ if [ "$DO_QUERIES" = 1 ] && [ ! -s "$DATASET" ]; then
 fi
 
 # ---- run -------------------------------------------------------------------------------
-: >"$PEERS_RUN/ingest.jsonl"
-: >"$PEERS_RUN/dataset.jsonl"
+# Drop earlier results of the systems about to run (--into), keep the others'.
+for f in ingest.jsonl dataset.jsonl versions.tsv skipped.tsv systems.txt loadavg.txt; do
+  touch "$PEERS_RUN/$f"
+  "$PY" - "$PEERS_RUN/$f" "${SYSTEMS[@]}" <<'PYEOF'
+import json, sys
+path, systems = sys.argv[1], set(sys.argv[2:])
+def owner(line):
+    if path.endswith(".jsonl"):
+        return json.loads(line).get("system")
+    if path.endswith("loadavg.txt"):  # "ingest <sys> <shape>|..." or "queries <sys>|..."
+        return line.split("|", 1)[0].split()[1]
+    return line.split("\t", 1)[0].rstrip("\n").replace("-queries", "")
+keep = [l for l in open(path) if l.strip() and owner(l) not in systems]
+open(path, "w").writelines(keep)
+PYEOF
+done
+for s in "${SYSTEMS[@]}"; do rm -f "$PEERS_RUN/queries-$s.json"; done
 for s in "${RUNNABLE[@]}"; do
   if [ "$DO_INGEST" = 1 ]; then
     for sh in "${SHAPES[@]}"; do
@@ -175,10 +195,10 @@ for s in "${RUNNABLE[@]}"; do
 done
 
 # ---- report ----------------------------------------------------------------------------
-for s in "${SYSTEMS[@]}"; do printf '%s\t%s\n' "$s" "${VERSION[$s]}"; done >"$PEERS_RUN/versions.tsv"
-for k in "${!SKIP[@]}"; do printf '%s\t%s\n' "$k" "${SKIP[$k]}"; done >"$PEERS_RUN/skipped.tsv"
-printf '%s\n' "${LOADAVG[@]}" >"$PEERS_RUN/loadavg.txt"
-printf '%s\n' "${RUNNABLE[@]}" >"$PEERS_RUN/systems.txt"
+for s in "${SYSTEMS[@]}"; do printf '%s\t%s\n' "$s" "${VERSION[$s]}"; done >>"$PEERS_RUN/versions.tsv"
+for k in "${!SKIP[@]}"; do printf '%s\t%s\n' "$k" "${SKIP[$k]}"; done >>"$PEERS_RUN/skipped.tsv"
+[ ${#LOADAVG[@]} -eq 0 ] || printf '%s\n' "${LOADAVG[@]}" >>"$PEERS_RUN/loadavg.txt"
+[ ${#RUNNABLE[@]} -eq 0 ] || printf '%s\n' "${RUNNABLE[@]}" >>"$PEERS_RUN/systems.txt"
 "$PY" - "$PEERS_RUN" "$DATE" "$DURATION" "$WARMUP" "$CONNS" "$RUNS" <<'PYEOF'
 import json, os, platform, sys
 rd, date, dur, warm, conns, runs = sys.argv[1:7]

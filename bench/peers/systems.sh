@@ -16,9 +16,11 @@ INFLUXDB_VERSION=${INFLUXDB_VERSION:-1.6.7~rc0-1+b13}
 QUESTDB_VERSION=${QUESTDB_VERSION:-9.0.3}
 ARC_GO_COMMIT=${ARC_GO_COMMIT:-088400753e0aab3c6e2557710360972952bd9814}
 PEERS_CACHE=${PEERS_CACHE:-$ROOT/.cache/peers}
-PORT_INFLUX=${PORT_INFLUX:-18086}
-PORT_QUESTDB=${PORT_QUESTDB:-19000}
-PORT_ARC_GO=${PORT_ARC_GO:-18000}
+# Ports: set PORT_* to fix them; by default each start asks the kernel for a free one.
+PORT_INFLUX=${PORT_INFLUX:-}
+PORT_INFLUX_RPC=${PORT_INFLUX_RPC:-}
+PORT_QUESTDB=${PORT_QUESTDB:-}
+PORT_ARC_GO=${PORT_ARC_GO:-}
 SYS_PID=
 SYS_URL=
 SYS_DATA=
@@ -35,6 +37,11 @@ wait_http() {
   done
   log "no answer from $1 after 60 s"; tail -20 "$SYS_LOG" >&2
   return 1
+}
+
+# A port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
+pick_port() {
+  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # Fail early when a fixed port is taken by someone else.
@@ -68,7 +75,7 @@ install_influxdb() {
     local cmd=(apt-get install -y --no-install-recommends "influxdb=$INFLUXDB_VERSION")
     [ "$(id -u)" = 0 ] || cmd=(sudo "${cmd[@]}")
     # The package's postinst starts a system service on :8086; we stop it again and use
-    # our own instance on 127.0.0.1:$PORT_INFLUX.
+    # our own instances on 127.0.0.1.
     if ! "${cmd[@]}" >"$PEERS_RUN/influxdb.install.txt" 2>&1; then
       echo "command: ${cmd[*]}" >>"$PEERS_RUN/influxdb.install.txt"; return 1
     fi
@@ -124,27 +131,29 @@ start_arc() {
 
 start_arc-go() {
   SYS_DATA=$1; SYS_LOG=$1.log
-  port_free "$PORT_ARC_GO" || return 1
+  local port=${PORT_ARC_GO:-$(pick_port)}
+  port_free "$port" || return 1
   mkdir -p "$SYS_DATA"
   # Go Arc: environment overrides of arc.toml (ARC_<SECTION>_<KEY>); WAL off is its
   # default, stated here anyway.
-  (cd "$SYS_DATA" && ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$PORT_ARC_GO \
+  (cd "$SYS_DATA" && ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port \
     ARC_STORAGE_BACKEND=local ARC_STORAGE_LOCAL_PATH=$SYS_DATA/data ARC_WAL_ENABLED=false \
     ARC_AUTH_ENABLED=true ARC_AUTH_BOOTSTRAP_TOKEN=$TOKEN \
     exec "$PEERS_CACHE/arc-go/bin/arc") >"$SYS_LOG" 2>&1 &
   SYS_PID=$!
-  SYS_URL=http://127.0.0.1:$PORT_ARC_GO
+  SYS_URL=http://127.0.0.1:$port
   wait_http "$SYS_URL/health"
 }
 
 start_influxdb() {
   SYS_DATA=$1; SYS_LOG=$1.log
-  port_free "$PORT_INFLUX" || return 1
-  port_free $((PORT_INFLUX + 2)) || return 1
+  local port=${PORT_INFLUX:-$(pick_port)} rpc=${PORT_INFLUX_RPC:-$(pick_port)}
+  port_free "$port" || return 1
+  port_free "$rpc" || return 1
   mkdir -p "$SYS_DATA"
   cat >"$SYS_DATA.conf" <<CONF
 reporting-disabled = true
-bind-address = "127.0.0.1:$((PORT_INFLUX + 2))"
+bind-address = "127.0.0.1:$rpc"
 [meta]
   dir = "$SYS_DATA/meta"
 [data]
@@ -153,7 +162,7 @@ bind-address = "127.0.0.1:$((PORT_INFLUX + 2))"
   query-log-enabled = false
 [http]
   enabled = true
-  bind-address = "127.0.0.1:$PORT_INFLUX"
+  bind-address = "127.0.0.1:$port"
   auth-enabled = false
   log-enabled = false
 [monitor]
@@ -163,17 +172,18 @@ bind-address = "127.0.0.1:$((PORT_INFLUX + 2))"
 CONF
   influxd run -config "$SYS_DATA.conf" >"$SYS_LOG" 2>&1 &
   SYS_PID=$!
-  SYS_URL=http://127.0.0.1:$PORT_INFLUX
+  SYS_URL=http://127.0.0.1:$port
   wait_http "$SYS_URL/ping" &&
     curl -sf -XPOST "$SYS_URL/query" --data-urlencode "q=CREATE DATABASE bench" >/dev/null
 }
 
 start_questdb() {
   SYS_DATA=$1; SYS_LOG=$1.log
-  port_free "$PORT_QUESTDB" || return 1
+  local port=${PORT_QUESTDB:-$(pick_port)}
+  port_free "$port" || return 1
   mkdir -p "$SYS_DATA/conf"
   cat >"$SYS_DATA/conf/server.conf" <<CONF
-http.bind.to=127.0.0.1:$PORT_QUESTDB
+http.bind.to=127.0.0.1:$port
 http.min.enabled=false
 pg.enabled=false
 line.tcp.enabled=false
@@ -183,7 +193,7 @@ CONF
   java -p "$PEERS_CACHE/questdb-$QUESTDB_VERSION.jar" -m io.questdb/io.questdb.ServerMain \
     -d "$SYS_DATA" >"$SYS_LOG" 2>&1 &
   SYS_PID=$!
-  SYS_URL=http://127.0.0.1:$PORT_QUESTDB
+  SYS_URL=http://127.0.0.1:$port
   wait_http "$SYS_URL/exec?query=SELECT%201"
 }
 

@@ -81,7 +81,7 @@ static const struct key KEYS[] = {
     I("server.port", server.port, 8000, 0, 65535, "listen port; 0 picks a free port"),
     I("server.workers", server.workers, 0, 0, 1024, "event-loop threads; 0 = number of cores"),
     I("server.worker_threads", server.worker_threads, 0, 0, 4096,
-      "blocking-handler pool threads; 0 = 2 x cores"),
+      "blocking-handler pool threads; 0 = 8 x cores, at least 16"),
     SC("server.data_dir", server.data_dir, "./data", check_not_empty,
        "root directory for the catalog, local data, WAL and cache"),
     I("server.max_payload_mb", server.max_payload_mb, 1024, 1, 65536,
@@ -783,7 +783,9 @@ enum err config_finalize(struct config *c, int ncpu, struct errbuf *eb)
     if (!c->server.workers)
         c->server.workers = ncpu;
     if (!c->server.worker_threads)
-        c->server.worker_threads = 2 * (int64_t)ncpu;
+        /* handlers mostly wait (WAL syncs, disk, DuckDB): enough threads that
+         * concurrent writers share one WAL sync instead of queueing behind it */
+        c->server.worker_threads = 8 * (int64_t)ncpu < 16 ? 16 : 8 * (int64_t)ncpu;
     if (!c->query.threads)
         c->query.threads = ncpu;
     if (!c->query.max_concurrent)

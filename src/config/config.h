@@ -44,7 +44,7 @@ struct config {
         char *host;                       /* listen address */
         int64_t port;                     /* 1..65535, 0 = pick a free port */
         int64_t workers;                  /* event-loop threads, 0 = cores */
-        int64_t worker_threads;           /* blocking-handler pool, 0 = 2*cores */
+        int64_t worker_threads;           /* blocking-handler pool, 0 = max(16, 8*cores) */
         char *data_dir;                   /* root of catalog, local data, wal, cache */
         int64_t max_payload_mb;           /* request body cap, MiB */
         int64_t max_decompressed_mb;      /* body cap after gzip/zstd, MiB */
@@ -161,7 +161,7 @@ enum err config_set(struct config *c, const char *dotted_key, const char *value,
 enum err config_dump_toml(const struct config *c, struct buf *out);
 
 /* Check cross-key rules and resolve derived defaults, in place:
- *   workers/query.threads = ncpu, worker_threads/query.max_concurrent = 2*ncpu,
+ *   workers/query.threads = ncpu, worker_threads = max(16, 8*ncpu), query.max_concurrent = 2*ncpu,
  *   wal.dir = data_dir/wal, storage.cache_dir = data_dir/cache,
  *   storage.local.path = data_dir, query.temp_dir = data_dir/tmp,
  *   ingestion.memory_budget_mb = RAM/4, ingestion.max_buffer_bytes_mb = RAM/8.

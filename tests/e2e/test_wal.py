@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 
-from arc_server import slow
 from test_crash import (DB, WAL_ON, check_ids, flush, ids_of, wal_status,  # noqa: F401
                         write_ids)
 

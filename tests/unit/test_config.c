@@ -398,7 +398,7 @@ static void test_finalize(void **state)
     errbuf_init(&eb);
     assert_int_equal(config_finalize(&c, 4, &eb), ERR_OK);
     assert_int_equal(c.server.workers, 4);
-    assert_int_equal(c.server.worker_threads, 8);
+    assert_int_equal(c.server.worker_threads, 32);
     assert_int_equal(c.query.threads, 4);
     assert_int_equal(c.query.max_concurrent, 8);
     assert_string_equal(c.wal.dir, "./data/wal");
