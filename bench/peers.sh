@@ -120,23 +120,26 @@ if [ "$DO_QUERIES" = 1 ] && [ ! -s "$DATASET" ]; then
 fi
 
 # ---- run -------------------------------------------------------------------------------
-# Drop earlier results of the systems about to run (--into), keep the others'.
+# Drop earlier results of the systems and phases about to run (--into), keep the rest.
 for f in ingest.jsonl dataset.jsonl versions.tsv skipped.tsv systems.txt loadavg.txt; do
   touch "$PEERS_RUN/$f"
-  "$PY" - "$PEERS_RUN/$f" "${SYSTEMS[@]}" <<'PYEOF'
+  "$PY" - "$PEERS_RUN/$f" "$DO_INGEST" "$DO_QUERIES" "${SYSTEMS[@]}" <<'PYEOF'
 import json, sys
-path, systems = sys.argv[1], set(sys.argv[2:])
-def owner(line):
-    if path.endswith(".jsonl"):
-        return json.loads(line).get("system")
+path, ing, qry, systems = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1", set(sys.argv[4:])
+def dropped(line):
+    if path.endswith("ingest.jsonl"):
+        return ing and json.loads(line).get("system") in systems
+    if path.endswith("dataset.jsonl"):
+        return qry and json.loads(line).get("system") in systems
     if path.endswith("loadavg.txt"):  # "ingest <sys> <shape>|..." or "queries <sys>|..."
-        return line.split("|", 1)[0].split()[1]
-    return line.split("\t", 1)[0].rstrip("\n").replace("-queries", "")
-keep = [l for l in open(path) if l.strip() and owner(l) not in systems]
+        phase, sysname = line.split("|", 1)[0].split()[:2]
+        return sysname in systems and (ing if phase == "ingest" else qry)
+    return line.split("\t", 1)[0].rstrip("\n").replace("-queries", "") in systems
+keep = [l for l in open(path) if l.strip() and not dropped(l)]
 open(path, "w").writelines(keep)
 PYEOF
 done
-for s in "${SYSTEMS[@]}"; do rm -f "$PEERS_RUN/queries-$s.json"; done
+[ "$DO_QUERIES" = 1 ] && for s in "${SYSTEMS[@]}"; do rm -f "$PEERS_RUN/queries-$s.json"; done
 for s in "${RUNNABLE[@]}"; do
   if [ "$DO_INGEST" = 1 ]; then
     for sh in "${SHAPES[@]}"; do
@@ -191,6 +194,18 @@ for s in "${RUNNABLE[@]}"; do
     "$PY" bench/peers/driver.py query "$s" "$SYS_URL" "$PEERS_RUN/queries-$s.json" --token "$TOKEN" --runs "$RUNS" ||
       log "$s: query driver failed"
     sys_stop
+    # and once more with the server stopped: what stays on disk (QuestDB trims its
+    # preallocated column files on close; InfluxDB keeps its WAL until a snapshot)
+    skb=$(du -sk "$SYS_DATA" | cut -f1)
+    "$PY" - "$PEERS_RUN/dataset.jsonl" "$s" "$skb" <<'PYEOF'
+import json, sys
+path, system, kb = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rows = [json.loads(l) for l in open(path) if l.strip()]
+for r in rows:
+    if r["system"] == system:
+        r["disk_kb_stopped"] = kb
+open(path, "w").writelines(json.dumps(r) + "\n" for r in rows)
+PYEOF
   fi
 done
 
@@ -208,7 +223,7 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 ram = next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))
 meta = {"date": date, "duration": int(dur), "warmup": int(warm), "connections": int(conns),
         "runs": int(runs), "nproc": os.cpu_count(), "ram": "%.1f GiB" % (int(ram) / 2**20),
-        "kernel": platform.release(), "cpu": cpu, "systems_run": lines("systems.txt"),
+        "kernel": platform.release(), "cpu": cpu, "systems_run": sorted(set(lines("systems.txt"))),
         "loadavg": [l.split("|", 1) for l in lines("loadavg.txt")],
         "versions": dict(l.split("\t", 1) for l in lines("versions.tsv")),
         "skipped": dict(l.split("\t", 1) for l in lines("skipped.tsv"))}

@@ -159,7 +159,7 @@ if [ "$APPEND" = 1 ]; then
   grep -q '^## S3' bench/README.md || printf '\n## S3\n\nLocal disk vs MinIO (same machine, loopback) in one run of `bench/s3_bench.sh`.\nTargets: ingest on MinIO >= 80 %% of local; warm-cache queries within 10 %% of local.\n' >> bench/README.md
   {
     printf '\n%s, `%s` (BENCH_DURATION=%s, %s CPUs, MinIO %s):\n\n' "$(date -u +%Y-%m-%d)" \
-      "bench/s3_bench.sh $*" "$DURATION" "$(nproc)" "$(cat "$ROOT/.cache/minio/bin/minio.version" 2>/dev/null || echo '?')"
+      "bench/s3_bench.sh $*" "$DURATION" "$(nproc)" "$(cat "$("$ROOT/scripts/minio.sh")".version 2>/dev/null || echo '?')"
     echo "$table"
   } >> bench/README.md
 fi

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # minio.sh - build the MinIO server used by the S3 tests and benchmarks, once.
 #
-#   scripts/minio.sh          build (or reuse) .cache/minio/bin/minio, print its path
+#   scripts/minio.sh          build (or reuse) $ARC_CACHE_DIR/minio/bin/minio, print its path
 #   scripts/minio.sh --check  exit 1 if the pinned binary is not built yet
 #
 # MinIO publishes no semver tags on the Go module proxy (its RELEASE.* tags are not
 # valid module versions), so we pin the pseudo-version of a known commit. The build
-# runs `go install` with GOPATH/GOBIN/GOCACHE under the ignored .cache/ directory and
-# writes a version stamp next to the binary; a second run only checks the stamp.
+# runs `go install` with GOPATH/GOBIN/GOCACHE under $ARC_CACHE_DIR (default
+# ~/.cache/arc, outside the clone, so a fresh clone on the same machine reuses the
+# build) and writes a version stamp next to the binary; a second run only checks it.
 # The first build takes several minutes and ~2 GB of RAM on 2 cores.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
-DIR="$ROOT/.cache/minio"
+ARC_CACHE_DIR="${ARC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/arc}"
+DIR="$ARC_CACHE_DIR/minio"
 BIN="$DIR/bin/minio"
 STAMP="$DIR/bin/minio.version"
 

@@ -1,7 +1,7 @@
 """A real MinIO server for the S3 end-to-end tests and benchmarks.
 
 MinIO is built once by scripts/minio.sh (``go install`` of a pinned version into
-.cache/minio/bin). MinioServer starts it on 127.0.0.1 with a free port, a temp
+~/.cache/arc/minio/bin, see $ARC_CACHE_DIR). MinioServer starts it on 127.0.0.1 with a free port, a temp
 data directory and fresh random root credentials, waits for
 ``/minio/health/live``, and can be stopped and restarted on the same port and
 data directory (the outage test). ``minio`` is a pytest fixture (one server per
