@@ -239,7 +239,8 @@ static void *housekeeping_main(void *arg)
             if (h->app->auth && auth_flush_last_used(h->app->auth, &eb) != ERR_OK)
                 log_warn("token last-used update failed", "error=\"%s\"", eb.msg);
             errbuf_init(&eb);
-            if (h->app->pipeline && ingest_pipeline_checkpoint(h->app->pipeline, &eb) != ERR_OK)
+            if (h->app->pipeline && h->app->ready &&
+                ingest_pipeline_checkpoint(h->app->pipeline, &eb) != ERR_OK)
                 log_warn("WAL checkpoint failed", "error=\"%s\"", eb.msg);
         }
         pthread_mutex_lock(&h->lock);
@@ -621,7 +622,7 @@ static int cmd_serve(int argc, char **argv)
         log_warn("shutdown timeout: closing connections with requests in flight",
                  "timeout_s=%lld", (long long)cfg.server.shutdown_timeout_seconds);
 
-    if (app.buffers) {
+    if (app.buffers && !replay_failed) {
         errbuf_init(&eb);
         if (bufmgr_flush_all(app.buffers, (int)cfg.server.shutdown_timeout_seconds * 1000, &eb) !=
             ERR_OK) {

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -219,8 +220,16 @@ static enum err check_batch(struct mbuf *x, const struct batch *src, struct errb
         const struct batch_col *c = &src->cols[i];
         const char *name = target_name(x, c, tmp, sizeof(tmp));
         struct schema_col *s = schema_find(x, name);
-        if (!s)
+        if (!s) {
+            size_t k;
+            for (k = 0; k < x->nschema; k++)
+                if (strcasecmp(x->schema[k].name, name) == 0)
+                    return errbuf_set(eb, ERR_CONFLICT,
+                                      "measurement '%s': column '%s' differs only in case from "
+                                      "existing column '%s' (column names are case-insensitive)",
+                                      x->m, name, x->schema[k].name);
             continue;
+        }
         if (c->is_tag && !s->is_tag)
             return errbuf_set(eb, ERR_CONFLICT,
                               "measurement '%s': tag '%s' conflicts with an existing field of "
@@ -488,10 +497,20 @@ static size_t lock_all(struct bufmgr *bm, const char *db, struct batch *const *b
  * current size (vectors grow by doubling). x locked. */
 static size_t append_cost(const struct mbuf *x, const struct batch *src)
 {
-    size_t cost = batch_bytes(src);
+    size_t cost = batch_bytes(src), i, cap;
 
-    if (x->active && x->active->nrows + src->nrows > x->active->cap)
+    if (!x->active)
+        return cost;
+    cap = x->active->cap;
+    if (x->active->nrows + src->nrows > cap) {
         cost += x->active_bytes;
+        cap = 2 * cap > x->active->nrows + src->nrows ? 2 * cap : x->active->nrows + src->nrows;
+    }
+    /* a column the active batch lacks is allocated for all of its rows */
+    for (i = 0; i < src->ncols; i++)
+        if (!batch_find_col((struct batch *)x->active, src->cols[i].name,
+                            strlen(src->cols[i].name)))
+            cost += cap * (type_size(src->cols[i].type) + 1);
     return cost;
 }
 

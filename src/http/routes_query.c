@@ -184,11 +184,10 @@ out:
  * write; duck/ goes through the writer instance), then answer it: streamed through
  * fd >= 0, else into resp->body (capped like every buffered answer). The file is
  * deleted in every case. */
-static enum err answer_parquet(struct http_req *req, struct http_resp *resp, struct query *q,
+static enum err answer_parquet(const char *root, struct http_resp *resp, struct query *q,
                                int fd, struct errbuf *eb)
 {
     static _Atomic uint64_t seq;
-    const char *root = req->app->cfg ? req->app->cfg->server.data_dir : NULL;
     char dir[PATH_MAX], path[PATH_MAX];
     struct stat st;
     enum err rc;
@@ -297,6 +296,9 @@ static void run_query(struct http_req *req, struct http_resp *resp, const char *
         return;
     }
     if (stream) {
+        /* after http_resp_stream the request belongs to the event loop (and may be
+         * freed if the client leaves): take what we need from it first */
+        const char *root = req->app->cfg ? req->app->cfg->server.data_dir : NULL;
         profile_header(resp, q, elapsed_ms(q));
         fd = http_resp_stream(resp, 200, ctype);
         if (fd < 0) {
@@ -304,7 +306,7 @@ static void run_query(struct http_req *req, struct http_resp *resp, const char *
             return;
         }
         if (fmt->parquet) {
-            rc = answer_parquet(req, resp, q, fd, &eb);
+            rc = answer_parquet(root, NULL, q, fd, &eb);
         } else {
             sink = enc_sink_fd(fd);
             rc = encode_result(q, fmt->f, &sink, &eb);
@@ -318,7 +320,8 @@ static void run_query(struct http_req *req, struct http_resp *resp, const char *
     buf_reset(&resp->body);
     resp->body.max_bytes = RQ_MAX_BUFFERED_BYTES;
     if (fmt->parquet) {
-        rc = answer_parquet(req, resp, q, -1, &eb);
+        rc = answer_parquet(req->app->cfg ? req->app->cfg->server.data_dir : NULL, resp, q, -1,
+                            &eb);
     } else {
         sink = enc_sink_buf(&resp->body);
         rc = encode_result(q, fmt->f, &sink, &eb);

@@ -500,7 +500,9 @@ static enum MHD_Result send_resp(struct reqctx *x)
 
     if (resp->stream_fd >= 0) {
         r = MHD_create_response_from_pipe(resp->stream_fd);
-        resp->stream_fd = -1; /* MHD owns it now */
+        if (r)
+            resp->stream_fd = -1; /* MHD owns it now; on failure resp_release closes
+                                     it and the writer gets EPIPE instead of blocking */
     } else {
         if (resp->compress_ok && resp->body.len >= 1024)
             ck = accept_kind(x->conn);
@@ -1066,10 +1068,12 @@ void http_server_free(struct http_server *s)
         atomic_store(&s->reaper_stop, true);
         pthread_join(s->reaper, NULL);
     }
+    /* workers first: a handler still running must resume its connection on a live
+     * daemon (MHD aborts when stopped with suspended connections) */
+    workpool_free(s->pool);
     if (s->d)
         MHD_stop_daemon(s->d);
     pthread_mutex_destroy(&s->conns_lock);
-    workpool_free(s->pool);
     for (i = 0; i < s->nroutes; i++)
         free(s->routes[i].stats);
     free(s->routes);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/limits.h"
 #include "core/mem.h"
@@ -371,9 +372,10 @@ static enum err check_new_name(struct ictx *x, struct batch *b, const char *kind
     if (len > INGEST_MAX_NAME_LEN)
         return errbuf_set(eb, ERR_PARSE, "%s name '%.32s...' is longer than %u bytes", kind,
                           name, INGEST_MAX_NAME_LEN);
-    if (len == 4 && memcmp(name, "time", 4) == 0)
+    /* SQL names are case-insensitive: 'Time' would collide with the timestamp */
+    if (len == 4 && strncasecmp(name, "time", 4) == 0)
         return errbuf_set(eb, ERR_PARSE,
-                          "%s name 'time' is reserved for the timestamp column", kind);
+                          "%s name '%.4s' is reserved for the timestamp column", kind, name);
     for (i = 0; i < len; i++) {
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
             return errbuf_set(eb, ERR_PARSE, "%s name contains a control character", kind);
@@ -383,6 +385,13 @@ static enum err check_new_name(struct ictx *x, struct batch *b, const char *kind
     if (b->ncols >= x->lim.max_cols)
         return errbuf_set(eb, ERR_LIMIT, "too many columns in measurement '%s' (max %zu)",
                           b->measurement, x->lim.max_cols);
+    /* two columns whose names differ only in case are one column to SQL */
+    for (i = 0; i < b->ncols; i++)
+        if (strncasecmp(b->cols[i].name, name, len) == 0 && b->cols[i].name[len] == '\0')
+            return errbuf_set(eb, ERR_PARSE,
+                              "%s '%.*s' differs only in case from column '%s' (column names "
+                              "are case-insensitive)",
+                              kind, (int)len, name, b->cols[i].name);
     return ERR_OK;
 }
 

@@ -29,7 +29,9 @@ struct ingest_pipeline {
     struct catalog *catalog;
     pthread_mutex_t lock;            /* orders WAL records and buffer appends */
     _Atomic uint64_t appended_lsn;   /* every record <= this is in the buffers */
-    uint64_t checkpointed;           /* last checkpoint recorded (checkpoint thread only) */
+    pthread_mutex_t ckpt_lock;       /* serialises checkpoints (housekeeper, API, shutdown) */
+    uint64_t checkpointed;           /* last checkpoint recorded, under ckpt_lock */
+    bool replay_failed;              /* under ckpt_lock; set once: checkpoints refused */
     struct metric *m_wal_wait;
 };
 
@@ -43,6 +45,7 @@ struct ingest_pipeline *ingest_pipeline_new(struct bufmgr *bm, struct wal *wal,
     p->wal = wal;
     p->catalog = catalog;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->ckpt_lock, NULL);
     if (metrics && wal)
         p->m_wal_wait = metrics_histogram(metrics, "arc_wal_durable_wait_seconds",
                                           "Time a write waited for its WAL record to be durable",
@@ -55,6 +58,7 @@ void ingest_pipeline_free(struct ingest_pipeline *p)
     if (!p)
         return;
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->ckpt_lock);
     free(p);
 }
 
@@ -242,6 +246,14 @@ static enum err replay_one(void *ctx, uint64_t lsn, const struct wal_record *rec
     r.nbatches = keep;
     if (keep) {
         e = bufmgr_append(rc->p->bm, db, r.batches, keep, lsn, &deb);
+        if (e == ERR_BUSY) {
+            /* more to replay than the memory budget holds: write what is buffered
+             * to Parquet (the flush records its LSN range) and go on */
+            errbuf_init(&deb);
+            e = bufmgr_flush_all(rc->p->bm, 600000, &deb);
+            if (e == ERR_OK)
+                e = bufmgr_append(rc->p->bm, db, r.batches, keep, lsn, &deb);
+        }
         if (e) {
             ingest_result_release(&r);
             return errbuf_set(eb, e, "replay of WAL record %llu: %s", (unsigned long long)lsn,
@@ -276,6 +288,14 @@ enum err ingest_pipeline_replay(struct ingest_pipeline *p, uint64_t *records, ui
     for (i = 0; i < rc.rs.n; i++)
         free(rc.rs.v[i].key);
     free(rc.rs.v);
+    if (e) {
+        /* records after the failure are not in the buffers: never let a
+         * checkpoint pass them (it would delete acknowledged rows) */
+        pthread_mutex_lock(&p->ckpt_lock);
+        p->replay_failed = true;
+        pthread_mutex_unlock(&p->ckpt_lock);
+        return e;
+    }
     if (atomic_load(&p->appended_lsn) < wal_last_lsn(p->wal))
         atomic_store(&p->appended_lsn, wal_last_lsn(p->wal));
     *records = rc.records;
@@ -286,19 +306,18 @@ enum err ingest_pipeline_replay(struct ingest_pipeline *p, uint64_t *records, ui
     return e;
 }
 
-enum err ingest_pipeline_checkpoint(struct ingest_pipeline *p, struct errbuf *eb)
+static enum err checkpoint_locked(struct ingest_pipeline *p, struct errbuf *eb)
 {
     uint64_t appended, unflushed, safe;
     size_t deleted = 0;
     enum err e;
 
-    if (!p->wal)
-        return ERR_OK;
     /* read appended before the buffers: a record appended in between is then
      * either above `appended` or visible as unflushed, never lost from view */
     appended = atomic_load(&p->appended_lsn);
     unflushed = bufmgr_min_unflushed_lsn(p->bm);
-    safe = unflushed == UINT64_MAX ? appended : (unflushed - 1 < appended ? unflushed - 1 : appended);
+    safe = unflushed == UINT64_MAX ? appended
+                                   : (unflushed - 1 < appended ? unflushed - 1 : appended);
     if (safe <= p->checkpointed)
         return ERR_OK;
     e = wal_checkpoint(p->wal, safe, &deleted, eb);
@@ -317,4 +336,20 @@ enum err ingest_pipeline_checkpoint(struct ingest_pipeline *p, struct errbuf *eb
         log_info("WAL segments deleted after checkpoint", "checkpoint_lsn=%llu segments=%zu",
                  (unsigned long long)safe, deleted);
     return ERR_OK;
+}
+
+enum err ingest_pipeline_checkpoint(struct ingest_pipeline *p, struct errbuf *eb)
+{
+    enum err e;
+
+    if (!p->wal)
+        return ERR_OK;
+    pthread_mutex_lock(&p->ckpt_lock);
+    if (p->replay_failed)
+        e = errbuf_set(eb, ERR_INVAL,
+                       "WAL replay failed: checkpoints are disabled until a successful restart");
+    else
+        e = checkpoint_locked(p, eb);
+    pthread_mutex_unlock(&p->ckpt_lock);
+    return e;
 }

@@ -42,7 +42,8 @@ static void thread_fail(const char *what, const char *msg)
 {
     pthread_mutex_lock(&thread_err_mu);
     if (!thread_err[0])
-        snprintf(thread_err, sizeof(thread_err), "%s: %s", what, msg);
+        /* %.200s/%.300s: bounded, so the compiler can see the message fits */
+        snprintf(thread_err, sizeof(thread_err), "%.200s: %.300s", what, msg);
     pthread_mutex_unlock(&thread_err_mu);
 }
 
@@ -76,7 +77,8 @@ static void tmpdir_free(char *d)
 
 static void seg_file(const char *dir, uint64_t base, char *out, size_t n)
 {
-    snprintf(out, n, "%s/%020" PRIu64 ".wal", dir, base);
+    int w = snprintf(out, n, "%.400s/%020" PRIu64 ".wal", dir, base);
+    assert_true(w > 0 && (size_t)w < n);
 }
 
 static off_t file_size(const char *path)
