@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -43,6 +44,7 @@ struct flushitem {
     uint64_t lsn_lo, lsn_hi; /* WAL range of its rows (0 = none) */
     int64_t retry_at_ns;   /* after a failure: earliest retry (monotonic) */
     unsigned failures;
+    bool dropped;          /* its database was dropped: discard instead of writing */
 };
 
 struct schema_col {
@@ -379,10 +381,15 @@ static void flush_job(void *arg)
     enum err rc;
     size_t rows = it->b->nrows;
     struct bufmgr_commit cm = {x, false, it->lsn_lo, it->lsn_hi};
+    bool dropped;
 
     free(j);
     errbuf_init(&eb);
-    rc = bm->o.sink(bm->o.sink_ctx, x->db, it->b, &cm, &eb);
+    pthread_mutex_lock(&x->lock);
+    dropped = it->dropped;
+    pthread_mutex_unlock(&x->lock);
+    /* a dropped database's rows are discarded, not written */
+    rc = dropped ? ERR_OK : bm->o.sink(bm->o.sink_ctx, x->db, it->b, &cm, &eb);
     if (rc == ERR_OK)
         bufmgr_commit_lock(&cm); /* a sink that skipped it still must not race queries */
 
@@ -845,6 +852,7 @@ void bufmgr_snapshot_free(struct batch **batches, size_t n)
 static void drop_one(struct mbuf *x, void *arg)
 {
     const char *db = arg;
+    struct flushitem *it;
     size_t k;
 
     if (strcmp(x->db, db) != 0)
@@ -856,6 +864,13 @@ static void drop_one(struct mbuf *x, void *arg)
         batch_free(x->active);
         x->active = NULL;
         x->active_bytes = 0;
+        x->active_lo = x->active_hi = 0;
+    }
+    /* batches waiting for a flush (or a retry) are discarded when their job runs */
+    for (it = x->flushing; it; it = it->next) {
+        it->dropped = true;
+        if (!it->queued)
+            queue_item(x, it);
     }
     for (k = 0; k < x->nschema; k++)
         free(x->schema[k].name);
@@ -864,9 +879,40 @@ static void drop_one(struct mbuf *x, void *arg)
     pthread_mutex_unlock(&x->lock);
 }
 
+static void count_db_flushing(struct mbuf *x, void *arg)
+{
+    struct {
+        const char *db;
+        size_t n;
+    } *c = arg;
+    struct flushitem *it;
+
+    if (strcmp(x->db, c->db) != 0)
+        return;
+    pthread_mutex_lock(&x->lock);
+    for (it = x->flushing; it; it = it->next)
+        c->n++;
+    pthread_mutex_unlock(&x->lock);
+}
+
 void bufmgr_drop_database(struct bufmgr *bm, const char *db)
 {
+    struct {
+        const char *db;
+        size_t n;
+    } c = {db, 0};
+    int64_t deadline = clock_mono_ns() + (int64_t)30 * 1000000000;
+
     for_each(bm, drop_one, (void *)db);
+    /* wait until no flush of db is still running, so none can commit (and
+     * re-create the database) after the caller removes it from the catalog */
+    for (;;) {
+        c.n = 0;
+        for_each(bm, count_db_flushing, &c);
+        if (c.n == 0 || clock_mono_ns() > deadline)
+            break;
+        usleep(10000);
+    }
 }
 
 uint64_t bufmgr_generation(struct bufmgr *bm, const char *db, const char *measurement)

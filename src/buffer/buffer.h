@@ -115,8 +115,9 @@ enum err bufmgr_snapshot(struct bufmgr *bm, const char *db, const char *measurem
 void bufmgr_snapshot_free(struct batch **batches, size_t n);
 
 /* Discard the unflushed rows and schema of every measurement of db (database
- * drop). Batches already being written may still land; the caller removes their
- * files through the catalog afterwards. */
+ * drop), including batches waiting to be flushed, and wait (up to 30 s) until no
+ * flush of db is still running, so that none commits after the caller drops the
+ * database from the catalog. Blocks: call from a worker thread. */
 void bufmgr_drop_database(struct bufmgr *bm, const char *db);
 
 /* Data generation of (db, measurement): changes (to a value never used before)
