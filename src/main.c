@@ -371,7 +371,7 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
     struct storage_opts so;
     struct bufmgr_opts bo;
     char nid[64];
-    size_t removed = 0;
+    size_t removed = 0, adopted = 0;
     enum err rc;
 
     memset(&dopt, 0, sizeof(dopt));
@@ -395,11 +395,13 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
     rc = storage_open(&so, &app->storage, eb);
     if (rc)
         return rc;
-    rc = storage_remove_orphans(app->storage, &removed, eb);
+    rc = storage_remove_orphans(app->storage, !cfg->wal.enabled, &removed, &adopted, eb);
     if (rc)
         return rc;
     if (removed)
         log_warn("removed files left by an interrupted flush", "count=%zu", removed);
+    if (adopted)
+        log_warn("adopted files left by an interrupted flush", "count=%zu", adopted);
 
     if (cfg->wal.enabled) {
         struct wal_opts wo;

@@ -30,6 +30,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "duck/duck.h"
+#include "duck/duck_inspect.h"
 #include "storage/storage_int.h"
 
 #define US_PER_HOUR 3600000000LL
@@ -380,7 +381,52 @@ out:
 /* ---------------------------------------------------------------- orphans */
 
 static struct storage *g_walk_st;
-static size_t g_walk_removed;
+static size_t g_walk_removed, g_walk_adopted;
+static bool g_walk_adopt;
+
+/* Register an unlisted file instead of deleting it (WAL off: its rows were
+ * acknowledged and exist nowhere else). key is {db}/{m}/YYYY/MM/DD/HH/name. */
+static bool adopt_file(struct storage *st, const char *path, const char *key, off_t bytes)
+{
+    struct duck_pq_info info;
+    struct catalog_file f;
+    struct catalog_column *cols = NULL;
+    char db[256], m[256];
+    const char *s1 = strchr(key, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+    struct errbuf eb;
+    size_t i;
+    bool ok;
+
+    if (!s1 || !s2 || (size_t)(s1 - key) >= sizeof(db) || (size_t)(s2 - s1 - 1) >= sizeof(m))
+        return false;
+    memcpy(db, key, (size_t)(s1 - key));
+    db[s1 - key] = '\0';
+    memcpy(m, s1 + 1, (size_t)(s2 - s1 - 1));
+    m[s2 - s1 - 1] = '\0';
+    errbuf_init(&eb);
+    memset(&info, 0, sizeof(info));
+    if (duck_inspect_parquet(st->duck, path, &info, &eb) != ERR_OK)
+        return false;
+    memset(&f, 0, sizeof(f));
+    f.path = (char *)key;
+    f.min_time_us = info.min_time_us;
+    f.max_time_us = info.max_time_us;
+    f.rows = info.rows;
+    f.bytes = bytes;
+    cols = xcalloc(info.ncols ? info.ncols : 1, sizeof(*cols));
+    for (i = 0; i < info.ncols; i++) {
+        cols[i].name = info.cols[i].name;
+        cols[i].type = info.cols[i].type;
+        cols[i].is_tag = info.cols[i].is_tag;
+    }
+    ok = catalog_files_add(st->catalog, db, m, &f, 1, cols, info.ncols, &eb) == ERR_OK;
+    if (ok)
+        log_warn("adopted a data file the catalog did not list (crash before commit)",
+                 "path=%s rows=%lld", path, (long long)info.rows);
+    free(cols);
+    duck_pq_info_release(&info);
+    return ok;
+}
 static pthread_mutex_t g_walk_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int walk_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
@@ -389,7 +435,6 @@ static int walk_cb(const char *path, const struct stat *sb, int type, struct FTW
     size_t rl = strlen(st->root), pl = strlen(path);
     bool listed = false;
     struct errbuf eb;
-    (void)sb;
     (void)ftw;
 
     if (type == FTW_D && (!strcmp(path, st->cachedir) || !strcmp(path, st->spooldir)))
@@ -407,6 +452,10 @@ static int walk_cb(const char *path, const struct stat *sb, int type, struct FTW
     if (catalog_file_exists(st->catalog, path + rl + 1, &listed, &eb) != ERR_OK)
         return 0;
     if (!listed) {
+        if (g_walk_adopt && adopt_file(st, path, path + rl + 1, sb ? sb->st_size : 0)) {
+            g_walk_adopted++;
+            return 0;
+        }
         log_warn("removing data file the catalog does not list (crash before commit)",
                  "path=%s", path);
         if (unlink(path) == 0)
@@ -415,15 +464,18 @@ static int walk_cb(const char *path, const struct stat *sb, int type, struct FTW
     return 0;
 }
 
-enum err storage_remove_orphans(struct storage *st, size_t *removed, struct errbuf *eb)
+enum err storage_remove_orphans(struct storage *st, bool adopt, size_t *removed,
+                                size_t *adopted, struct errbuf *eb)
 {
     int r;
 
     pthread_mutex_lock(&g_walk_lock);
     g_walk_st = st;
-    g_walk_removed = 0;
+    g_walk_removed = g_walk_adopted = 0;
+    g_walk_adopt = adopt;
     r = nftw(st->root, walk_cb, 32, FTW_PHYS | FTW_ACTIONRETVAL);
     *removed = g_walk_removed;
+    *adopted = g_walk_adopted;
     pthread_mutex_unlock(&g_walk_lock);
     if (r != 0)
         return errbuf_set(eb, ERR_IO, "walk %s: %s", st->root, strerror(errno));

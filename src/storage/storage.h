@@ -113,10 +113,13 @@ enum err storage_rebuild_catalog(struct storage *st, size_t *files, size_t *adde
 /* Root directory of the local backend (borrowed). */
 const char *storage_root(const struct storage *st);
 
-/* Remove data files under the root that the catalog does not list (orphans of a
- * crash between a file's rename and its catalog commit) and stale temp files.
- * Returns the number removed in *removed. */
-enum err storage_remove_orphans(struct storage *st, size_t *removed, struct errbuf *eb);
+/* Data files under the root that the catalog does not list are what a crash
+ * between a file's rename and its catalog commit leaves. With adopt (WAL off: the
+ * rows exist nowhere else) they are registered from their own Parquet metadata;
+ * otherwise (WAL on: replay re-creates the rows) they are deleted, as are files
+ * that cannot be read. Stale temp files are always deleted. */
+enum err storage_remove_orphans(struct storage *st, bool adopt, size_t *removed,
+                                size_t *adopted, struct errbuf *eb);
 
 /* Delete one object (after the catalog no longer lists it). */
 enum err storage_delete(struct storage *st, const char *key, struct errbuf *eb);
