@@ -104,7 +104,9 @@ for s in "${SYSTEMS[@]}"; do
     RUNNABLE+=("$s")
   else
     f=$PEERS_RUN/$s.install.txt
-    SKIP[$s]=$( { [ -f "$f" ] && grep -v '^\s*$' "$f" | tail -4 | tr '\n' ' ' ; } || echo "not installed")
+    # (registry addresses are replaced: the repository names no registry host)
+    SKIP[$s]=$( { [ -f "$f" ] && grep -v '^\s*$' "$f" | tail -4 | tr '\n' ' ' |
+                  sed -E 's#https?://[^ ]+#<registry URL>#g' ; } || echo "not installed")
     log "$s not installed: ${SKIP[$s]}"
   fi
 done
