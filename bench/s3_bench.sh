@@ -7,7 +7,8 @@
 #
 # --append   add the result table (date, command) to bench/README.md, section "S3".
 # Environment: BENCH_DURATION (30), BENCH_WARMUP (5), BENCH_CONNECTIONS (8),
-# BENCH_RUNS (10 warm runs per query), ARC_BIN / LOADGEN (default: release build in
+# BENCH_RUNS (10 warm runs per query), BENCH_QUERY_ROWS (4 000 000: the query data set,
+# identical on both backends), ARC_BIN / LOADGEN (default: release build in
 # build/h-s3-rel), MINIO_BIN (default: scripts/minio.sh builds/reuses it).
 set -euo pipefail
 
@@ -27,6 +28,7 @@ DURATION=${BENCH_DURATION:-30}
 WARMUP=${BENCH_WARMUP:-5}
 CONNS=${BENCH_CONNECTIONS:-8}
 RUNS=${BENCH_RUNS:-10}
+QROWS=${BENCH_QUERY_ROWS:-4000000}
 BUILD_DIR=$ROOT/build/h-s3-rel
 ARC_BIN=${ARC_BIN:-$BUILD_DIR/src/arc}
 LOADGEN=${LOADGEN:-$BUILD_DIR/bench/loadgen}
@@ -99,7 +101,7 @@ import json, statistics, sys, time, urllib.request
 url, token, runs, qs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 def run(sql):
     req = urllib.request.Request(url + "/api/v1/query", data=json.dumps({"sql": sql}).encode(),
-        headers={"Authorization": "Bearer " + token, "x-arc-database": "bench",
+        headers={"Authorization": "Bearer " + token, "x-arc-database": "qbench",
                  "Content-Type": "application/json"})
     t = time.perf_counter()
     with urllib.request.urlopen(req, timeout=600) as r:
@@ -125,6 +127,10 @@ for be in local minio; do
   json=$("$LOADGEN" --url "$URL" --token "$TOKEN" --shape iot-columnar --connections "$CONNS" \
          --duration "$DURATION" --warmup "$WARMUP" --database bench --pid "$ARC_PID" --json)
   RATE[$be]=$(echo "$json" | "$PY" -c 'import json,sys; print(int(json.load(sys.stdin)["rows_per_s"]))')
+  # the query data set is identical on both backends: one connection, a fixed seed and
+  # a fixed row count (the timed ingest above stores different amounts per backend)
+  "$LOADGEN" --url "$URL" --token "$TOKEN" --shape iot-columnar --connections 1 \
+    --duration 600 --warmup 0 --database qbench --seed 7 --total-rows "$QROWS" --json >/dev/null
   curl -s -XPOST -H "Authorization: Bearer $TOKEN" "$URL/api/v1/write/flush" >/dev/null
   stop_pid "$ARC_PID"
   # cold: restart with an empty cache (remote) / dropped page cache is not possible here
@@ -138,7 +144,7 @@ for be in local minio; do
     WARM[$be,$i]=$w
     [ "$i" = 0 ] && ROWS[$be]=$first
   done
-  FILES[$be]=$(find "$DATA/$be" -name '*.parquet' -not -path '*/spool/*' | wc -l)
+  FILES[$be]=$(find "$DATA/$be" -path '*qbench*' -name '*.parquet' -not -path '*/spool/*' | wc -l)
 done
 
 table=$(
@@ -146,7 +152,7 @@ table=$(
   echo "|---|---|---|---|"
   printf "| ingest iot-columnar, rows/s (%s conns, %ss) | %s | %s | %s |\n" "$CONNS" "$DURATION" \
     "${RATE[local]}" "${RATE[minio]}" "$(awk -v a="${RATE[minio]}" -v b="${RATE[local]}" 'BEGIN{printf "%.0f %%", 100*a/b}')"
-  printf "| rows stored in cpu (files in data dir/cache) | %s (%s) | %s (%s) | |\n" \
+  printf "| query data set: rows in qbench.cpu (files) | %s (%s) | %s (%s) | |\n" \
     "${ROWS[local]}" "${FILES[local]}" "${ROWS[minio]}" "${FILES[minio]}"
   for i in "${!QUERIES[@]}"; do
     printf "| \`%s\` cold ms | %s | %s | |\n" "${QUERIES[$i]}" "${COLD[local,$i]}" "${COLD[minio,$i]}"

@@ -114,8 +114,11 @@ install_arc-go() {
 start_arc() {
   SYS_DATA=$1; SYS_LOG=$1.log
   mkdir -p "$SYS_DATA"
+  # The query cache is off: it would answer the 20 identical warm runs from memory,
+  # which no peer does, so every run executes (PEERS_ARC_ARGS adds/overrides flags).
+  # shellcheck disable=SC2086
   ARC_AUTH_BOOTSTRAP_TOKEN=$TOKEN "$ARC_BIN" serve --no-config --host 127.0.0.1 --port 0 \
-    --data-dir "$SYS_DATA" >"$SYS_LOG" 2>&1 &
+    --data-dir "$SYS_DATA" --set query_cache.enabled=false ${PEERS_ARC_ARGS:-} >"$SYS_LOG" 2>&1 &
   SYS_PID=$!
   local port=
   for _ in $(seq 1 300); do
