@@ -350,6 +350,27 @@ char *enc_fmt_i64(char *p, int64_t v)
     return enc_fmt_u64(p, (uint64_t)v);
 }
 
+char *enc_fmt_bool_int(char *p, enum duck_type t, const void *data, size_t row)
+{
+    switch (t) {
+    case DUCK_T_BOOL:
+        if (((const uint8_t *)data)[row]) {
+            memcpy(p, "true", 4);
+            return p + 4;
+        }
+        memcpy(p, "false", 5);
+        return p + 5;
+    case DUCK_T_I8: return enc_fmt_i64(p, ((const int8_t *)data)[row]);
+    case DUCK_T_I16: return enc_fmt_i64(p, ((const int16_t *)data)[row]);
+    case DUCK_T_I32: return enc_fmt_i64(p, ((const int32_t *)data)[row]);
+    case DUCK_T_I64: return enc_fmt_i64(p, ((const int64_t *)data)[row]);
+    case DUCK_T_U8: return enc_fmt_u64(p, ((const uint8_t *)data)[row]);
+    case DUCK_T_U16: return enc_fmt_u64(p, ((const uint16_t *)data)[row]);
+    case DUCK_T_U32: return enc_fmt_u64(p, ((const uint32_t *)data)[row]);
+    default: return NULL;
+    }
+}
+
 static inline char *put2(char *p, unsigned v)
 {
     memcpy(p, digits2 + v * 2, 2);

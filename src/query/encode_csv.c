@@ -104,21 +104,13 @@ static enum err csv_value(struct encoder *e, struct enc_col *col, const struct d
     p = e->out->data + e->out->len;
     switch (col->type) {
     case DUCK_T_BOOL:
-        if (((const uint8_t *)data)[row]) {
-            memcpy(p, "true", 4);
-            p += 4;
-        } else {
-            memcpy(p, "false", 5);
-            p += 5;
-        }
-        break;
-    case DUCK_T_I8: p = enc_fmt_i64(p, ((const int8_t *)data)[row]); break;
-    case DUCK_T_I16: p = enc_fmt_i64(p, ((const int16_t *)data)[row]); break;
-    case DUCK_T_I32: p = enc_fmt_i64(p, ((const int32_t *)data)[row]); break;
-    case DUCK_T_I64: p = enc_fmt_i64(p, ((const int64_t *)data)[row]); break;
-    case DUCK_T_U8: p = enc_fmt_u64(p, ((const uint8_t *)data)[row]); break;
-    case DUCK_T_U16: p = enc_fmt_u64(p, ((const uint16_t *)data)[row]); break;
-    case DUCK_T_U32: p = enc_fmt_u64(p, ((const uint32_t *)data)[row]); break;
+    case DUCK_T_I8:
+    case DUCK_T_I16:
+    case DUCK_T_I32:
+    case DUCK_T_I64:
+    case DUCK_T_U8:
+    case DUCK_T_U16:
+    case DUCK_T_U32: p = enc_fmt_bool_int(p, col->type, data, row); break;
     case DUCK_T_U64: p = enc_fmt_u64(p, ((const uint64_t *)data)[row]); break;
     case DUCK_T_F32:
     case DUCK_T_F64:

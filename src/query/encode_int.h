@@ -77,6 +77,10 @@ enum err enc_flush(struct encoder *e, struct errbuf *eb);
 
 char *enc_fmt_u64(char *p, uint64_t v);
 char *enc_fmt_i64(char *p, int64_t v);
+/* Write BOOLEAN (true/false) or a signed/unsigned integer up to 32 bits, or BIGINT,
+ * of column type t at row as text; NULL (nothing written) for any other type. UBIGINT
+ * is left to the caller (JSON quotes it). Needs at most 21 bytes at p. */
+char *enc_fmt_bool_int(char *p, enum duck_type t, const void *data, size_t row);
 
 /* Timestamp of column type t (TIMESTAMP[_TZ|_S|_MS|_NS]) as RFC 3339 UTC with
  * exactly 6 fraction digits and 'Z' ("2026-08-22T14:00:00.123456Z"); nanoseconds
