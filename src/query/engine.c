@@ -6,19 +6,22 @@
  *     queueing: past the cap the caller answers 429 at once);
  *  2. SHOW DATABASES / SHOW TABLES / SHOW MEASUREMENTS [FROM db]: answered from the
  *     catalog, as a VALUES query so every output format works the same way;
- *  3. json_serialize_sql($1::VARCHAR) on the query instance, then rewrite.c: sandbox checks,
- *     references renamed to views __arc_q_<n>, time bounds extracted;
- *  4. per reference: the database permission, the time bounds evaluated in DuckDB
- *     (epoch_us(CAST(expr AS TIMESTAMP)); a bound that fails to evaluate is dropped,
- *     which only costs pruning), then bufmgr_snapshot() with a callback that lists
- *     the catalog's files overlapping the bounds, so each row is seen exactly once
- *     (in a listed file or in the snapshot, never both);
- *  5. the view: a typed empty SELECT of the catalog's columns (fixes the column set
- *     and order even when no file survives pruning), UNION ALL BY NAME
+ *  3. the statement's plan (plan.c, cached by its text): json_serialize_sql, then
+ *     rewrite.c (sandbox checks, references renamed to __arc_q_<n>, time bounds
+ *     extracted), json_deserialize_sql of the rewritten tree; constant bounds are
+ *     evaluated there once;
+ *  4. per reference: the database permission, the time bounds (volatile ones such
+ *     as now() - INTERVAL evaluated now in DuckDB; a bound that fails to evaluate is
+ *     dropped, which only costs pruning), then bufmgr_snapshot() with a callback that
+ *     lists the catalog's files overlapping the bounds, so each row is seen exactly
+ *     once (in a listed file or in the snapshot, never both);
+ *  5. the reference's relation: a typed empty SELECT of the catalog's columns (fixes
+ *     the column set and order even when no file survives pruning), UNION ALL BY NAME
  *     read_parquet([files], union_by_name=true), UNION ALL BY NAME
  *     arc_batch_scan(<id>) per buffered batch;
- *  6. json_deserialize_sql of the rewritten tree, executed streaming on a fresh
- *     connection after the CREATE TEMP VIEW statements.
+ *  6. those relations become NOT MATERIALIZED CTEs in front of the rewritten
+ *     statement (inlined by DuckDB like views, without a CREATE VIEW that binds every
+ *     file a second time), executed streaming on a fresh connection.
  * Read-your-writes therefore scans the live buffers (copied by the snapshot) rather
  * than flushing: a dashboard polling every second creates no small files.
  *
@@ -44,10 +47,12 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "duck/duck.h"
+#include "query/plan.h"
 #include "storage/storage.h"
 
 #define QE_VIEW_SQL_MAX ((size_t)256 << 20) /* server-made view text (file lists) */
 #define QE_WATCH_MS 50
+#define QE_PLAN_CACHE_ENTRIES 512
 
 struct query_engine {
     struct query_engine_opts o;
@@ -59,6 +64,7 @@ struct query_engine {
     pthread_t watchdog;
     bool has_watchdog;
     struct metric *m_files, *m_queries, *m_errors, *m_timeouts, *m_rejected;
+    struct plan_cache *plans;  /* parsed + rewritten statements by text (plan.h) */
 };
 
 struct snap {
@@ -138,10 +144,12 @@ enum err query_engine_new(const struct query_engine_opts *o, struct query_engine
         qe->m_rejected = metrics_counter(o->metrics, "arc_query_rejected_total",
                                          "Queries refused by the concurrency cap", NULL);
     }
+    qe->plans = plan_cache_new(QE_PLAN_CACHE_ENTRIES, o->metrics);
     if (qe->o.timeout_ms > 0) {
         if (pthread_create(&qe->watchdog, NULL, watchdog_main, qe) != 0) {
             pthread_cond_destroy(&qe->cv);
             pthread_mutex_destroy(&qe->mu);
+            plan_cache_free(qe->plans);
             free(qe);
             return errbuf_set(eb, ERR_INTERNAL, "query engine: cannot start the watchdog");
         }
@@ -164,6 +172,7 @@ void query_engine_free(struct query_engine *qe)
     }
     pthread_cond_destroy(&qe->cv);
     pthread_mutex_destroy(&qe->mu);
+    plan_cache_free(qe->plans);
     free(qe);
 }
 
@@ -496,71 +505,6 @@ static enum err show_sql(struct query_engine *qe, const struct query_req *r, enu
     }
 }
 
-/* DESCRIBE db.m where a part is a keyword (`default`) fails in DuckDB's parser.
- * Recognise DESCRIBE <name>[.<name>] (bare words or "quoted"; any case; optional
- * ';') and rebuild it with both parts quoted into out. false: not this shape (the
- * SQL goes to the parser unchanged). */
-static bool quote_describe(const char *sql, struct buf *out)
-{
-    const char *p = sql;
-    struct buf part[2];
-    size_t nparts = 0;
-    bool ok = false;
-
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    if (strncasecmp(p, "DESCRIBE", 8) != 0 || !(p[8] == ' ' || p[8] == '\t' || p[8] == '\n'))
-        return false;
-    p += 8;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    buf_init(&part[0], 1024);
-    buf_init(&part[1], 1024);
-    for (;;) {
-        struct buf *b = &part[nparts];
-        if (*p == '"') {
-            for (p++;; p++) {
-                if (!*p)
-                    goto out;
-                if (*p == '"') {
-                    if (p[1] != '"')
-                        break;
-                    p++;
-                }
-                if (buf_append_char(b, *p) != ERR_OK)
-                    goto out;
-            }
-            p++;
-        } else {
-            while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                   (*p >= '0' && *p <= '9') || *p == '_')
-                if (buf_append_char(b, *p++) != ERR_OK)
-                    goto out;
-        }
-        if (b->len == 0)
-            goto out;
-        nparts++;
-        if (*p != '.' || nparts == 2)
-            break;
-        p++;
-    }
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';')
-        p++;
-    if (*p)
-        goto out;
-    buf_append_str(out, "DESCRIBE ");
-    for (size_t i = 0; i < nparts; i++) {
-        if (i)
-            buf_append_char(out, '.');
-        duck_sql_ident_append(out, part[i].data);
-    }
-    ok = true;
-out:
-    buf_release(&part[0]);
-    buf_release(&part[1]);
-    return ok;
-}
-
 /* ---- references -> views ----------------------------------------------------------------- */
 
 struct list_ctx {
@@ -583,35 +527,22 @@ static enum err list_files_cb(void *ctx, struct errbuf *eb)
 }
 
 /* Evaluate the reference's time bounds; unknown sides stay INT64_MIN / INT64_MAX. */
-static void eval_bounds(struct query_engine *qe, const struct query_ref *ref, int64_t *min_us,
+static void eval_bounds(struct query_engine *qe, const struct plan_ref *ref, int64_t *min_us,
                         int64_t *max_us, bool *bounded)
 {
     *min_us = INT64_MIN;
     *max_us = INT64_MAX;
     *bounded = false;
     for (size_t i = 0; i < ref->nbounds; i++) {
-        struct errbuf eb;
-        char *sql = NULL, *val = NULL, *end = NULL;
-        long long v;
+        int64_t v;
 
-        errbuf_init(&eb);
-        if (duck_query_text(qe->o.duck, "SELECT json_deserialize_sql($1::JSON)",
-                            ref->bounds[i].select_json, &sql, &eb) != ERR_OK ||
-            !sql)
-            goto next;
-        if (duck_query_text(qe->o.duck, sql, NULL, &val, &eb) != ERR_OK || !val)
-            goto next;
-        v = strtoll(val, &end, 10);
-        if (end == val || *end)
-            goto next;
+        if (!query_plan_bound_value(qe->o.duck, &ref->bounds[i], &v))
+            continue;
         if (ref->bounds[i].op != QUERY_BOUND_MAX && v > *min_us)
             *min_us = v;
         if (ref->bounds[i].op != QUERY_BOUND_MIN && v < *max_us)
             *max_us = v;
         *bounded = true;
-    next:
-        free(sql);
-        free(val);
     }
 }
 
@@ -636,7 +567,7 @@ static void add_dep(struct query *q, const char *db, const char *m)
     q->ndeps++;
 }
 
-static enum err build_view(struct query *q, const struct query_req *r, const struct query_ref *ref,
+static enum err build_view(struct query *q, const struct query_req *r, const struct plan_ref *ref,
                            struct snap *s, struct buf *view, struct errbuf *eb)
 {
     struct query_engine *qe = q->qe;
@@ -670,9 +601,7 @@ static enum err build_view(struct query *q, const struct query_req *r, const str
                         ref->measurement, ref->database);
         goto out;
     }
-    buf_append_str(view, "CREATE TEMP VIEW ");
-    duck_sql_ident_append(view, ref->view);
-    buf_append_str(view, " AS SELECT CAST(NULL AS TIMESTAMP) AS \"time\"");
+    buf_append_str(view, "SELECT CAST(NULL AS TIMESTAMP) AS \"time\"");
     for (size_t i = 0; i < ncols; i++) {
         if (!strcasecmp(cols[i].name, "time"))
             continue;
@@ -717,10 +646,9 @@ out:
 
 /* ---- query_start ----------------------------------------------------------------------- */
 
-static enum err run_sql(struct query *q, const char *const *setup, size_t nsetup, const char *sql,
-                        struct errbuf *eb)
+static enum err run_sql(struct query *q, const char *sql, struct errbuf *eb)
 {
-    enum err rc = duck_query_exec_setup(q->qe->o.duck, setup, nsetup, sql, q->cancel, &q->res, eb);
+    enum err rc = duck_query_exec_ex(q->qe->o.duck, sql, q->cancel, &q->res, eb);
 
     if (rc)
         return user_error(q, rc, eb);
@@ -730,11 +658,11 @@ static enum err run_sql(struct query *q, const char *const *setup, size_t nsetup
 enum err query_start(struct query_engine *qe, const struct query_req *r, struct query **out,
                      struct errbuf *eb)
 {
-    struct query_rewrite rw = {0};
+    struct query_plan *plan = NULL;
     struct query *q = NULL;
-    char *sqlz = NULL, *tree = NULL, *final_sql = NULL;
+    char *sqlz = NULL, *final_sql = NULL;
     struct buf *views = NULL, sql;
-    char **setup = NULL;
+    char **bodies = NULL;
     char showdb[160];
     enum show_kind sk;
     struct query_req req = *r;
@@ -773,60 +701,31 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
             final_sql = xmalloc(sql.len + 16);
             snprintf(final_sql, sql.len + 16, "EXPLAIN %s", sql.data);
         }
-        if ((rc = run_sql(q, NULL, 0, final_sql ? final_sql : sql.data, eb)) != ERR_OK)
+        if ((rc = run_sql(q, final_sql ? final_sql : sql.data, eb)) != ERR_OK)
             goto fail;
         goto done;
     }
 
-    {
-        struct buf d;
-        buf_init(&d, 0);
-        if (quote_describe(sqlz, &d)) {
-            free(sqlz);
-            sqlz = buf_steal(&d, NULL);
-        }
-        buf_release(&d);
-    }
-    if ((rc = duck_query_text(qe->o.duck, "SELECT json_serialize_sql($1::VARCHAR)", sqlz, &tree, eb)) !=
+    if ((rc = query_plan_get(qe->plans, qe->o.duck, req.database, sqlz, r->sql_len, &plan, eb)) !=
         ERR_OK)
         goto fail;
-    if (!tree) {
-        rc = errbuf_set(eb, ERR_INTERNAL, "json_serialize_sql returned NULL");
-        goto fail;
-    }
-    if ((rc = query_rewrite_tree(tree, strlen(tree), req.database, &rw, eb)) != ERR_OK)
-        goto fail;
-    q->prof.refs = rw.nrefs;
+    q->prof.refs = plan->nrefs;
     /* without buffers there are no generations to prove freshness: never cache */
-    q->cacheable = !rw.is_volatile && !r->explain && qe->o.buffers;
-    q->snaps = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*q->snaps));
-    q->nsnaps = rw.nrefs;
-    views = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*views));
-    setup = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*setup));
-    for (size_t i = 0; i < rw.nrefs; i++) {
+    q->cacheable = !plan->is_volatile && !r->explain && qe->o.buffers;
+    q->snaps = xcalloc(plan->nrefs ? plan->nrefs : 1, sizeof(*q->snaps));
+    q->nsnaps = plan->nrefs;
+    views = xcalloc(plan->nrefs ? plan->nrefs : 1, sizeof(*views));
+    bodies = xcalloc(plan->nrefs ? plan->nrefs : 1, sizeof(*bodies));
+    for (size_t i = 0; i < plan->nrefs; i++) {
         buf_init(&views[i], 0);
-        if ((rc = build_view(q, &req, &rw.refs[i], &q->snaps[i], &views[i], eb)) != ERR_OK)
+        if ((rc = build_view(q, &req, &plan->refs[i], &q->snaps[i], &views[i], eb)) != ERR_OK)
             goto fail;
-        setup[i] = views[i].data;
+        bodies[i] = views[i].data;
     }
-    if ((rc = duck_query_text(qe->o.duck, "SELECT json_deserialize_sql($1::JSON)", rw.json, &final_sql,
-                              eb)) != ERR_OK ||
-        !final_sql) {
-        if (rc == ERR_OK)
-            rc = errbuf_set(eb, ERR_INTERNAL, "json_deserialize_sql returned NULL");
-        else
-            rc = errbuf_prefix(eb, "rewrite");
-        if (rc == ERR_DB)
-            eb->code = rc = ERR_INTERNAL;
-        goto fail;
-    }
-    if (r->explain) {
+    if (r->explain)
         buf_append_str(&sql, "EXPLAIN ");
-        buf_append_str(&sql, final_sql);
-    } else {
-        buf_append_str(&sql, final_sql);
-    }
-    if ((rc = run_sql(q, (const char *const *)setup, rw.nrefs, sql.data, eb)) != ERR_OK)
+    query_plan_compose(plan, (const char *const *)bodies, &sql);
+    if ((rc = run_sql(q, sql.data, eb)) != ERR_OK)
         goto fail;
     count(qe->m_files, q->prof.files);
 
@@ -838,14 +737,13 @@ fail:
     if (rc != ERR_OK)
         count(qe->m_errors, 1);
     query_finish(q);
-    for (size_t i = 0; views && i < rw.nrefs; i++)
+    for (size_t i = 0; views && plan && i < plan->nrefs; i++)
         buf_release(&views[i]);
     free(views);
-    free(setup);
-    query_rewrite_release(&rw);
+    free(bodies);
+    query_plan_put(qe->plans, plan);
     buf_release(&sql);
     free(final_sql);
-    free(tree);
     free(sqlz);
     return rc;
 }

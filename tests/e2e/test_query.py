@@ -237,6 +237,69 @@ def test_comments_strings_left_join_cte(shared):
     assert j["data"] == [["2026-01-01T00:00:00.000000Z", 2]]
 
 
+def test_statement_shapes_around_the_measurement_relations(shared):
+    """References become CTEs in front of the user's statement: its own WITH and WITH
+    RECURSIVE lists, set operations, DESCRIBE/SUMMARIZE and EXPLAIN must all still
+    work (and return the same rows from the buffers and from Parquet)."""
+    write_lp(shared, "qshape", "cpu,host=a v=1 %d\ncpu,host=b v=2 %d\ncpu,host=a v=3 %d\n"
+             % (T0 * NS, T0 * NS, (T0 + 60) * NS))
+    for _ in range(2):
+        j = ok(q(shared, "WITH a AS (SELECT host, sum(v) AS s FROM cpu GROUP BY host), "
+                         "b AS MATERIALIZED (SELECT * FROM a WHERE s > 1) "
+                         "SELECT * FROM b ORDER BY host", db="qshape"))
+        assert j["data"] == [["a", 4.0], ["b", 2.0]]
+        j = ok(q(shared, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r "
+                         "WHERE n < (SELECT count(*) FROM cpu)) SELECT max(n) FROM r",
+                 db="qshape"))
+        assert j["data"] == [[3]]
+        j = ok(q(shared, "SELECT host FROM cpu WHERE v = 1 UNION ALL "
+                         "SELECT host FROM qshape.cpu WHERE v = 2 ORDER BY host", db="qshape"))
+        assert j["data"] == [["a"], ["b"]]
+        j = ok(q(shared, "SUMMARIZE cpu", db="qshape"))
+        assert [row[0] for row in j["data"]] == ["time", "host", "v"]
+        j = ok(q(shared, "FROM cpu SELECT count(*)", db="qshape"))
+        assert j["data"] == [[3]]
+        j = ok(shared.post("/api/v1/query/estimate", json={"sql": "WITH x AS (SELECT * FROM "
+                                                                 "qshape.cpu) SELECT * FROM x"}))
+        assert j["estimated_rows"] == 3
+        flush(shared)
+
+
+def test_plan_cache_reuse_and_isolation(shared):
+    """The parsed+rewritten statement is reused by text, per default database; the
+    same text in another database reads that database; results stay exact."""
+    write_lp(shared, "qplan1", "pm,host=a v=1 %d\n" % (T0 * NS))
+    write_lp(shared, "qplan2", "pm,host=a v=2 %d\npm,host=b v=3 %d\n" % (T0 * NS, T0 * NS))
+    sql = "SELECT count(*), sum(v) FROM pm WHERE time >= '2026-01-01' AND time < '2026-01-02'"
+    hits0 = metric(shared, "arc_query_plan_cache_hits_total") or 0
+    misses0 = metric(shared, "arc_query_plan_cache_misses_total") or 0
+    for _ in range(3):  # streamed answers bypass the result cache: each one runs
+        assert ok(q(shared, sql, db="qplan1", path="/query/stream"))["data"] == [[1, 1.0]]
+        assert ok(q(shared, sql, db="qplan2", path="/query/stream"))["data"] == [[2, 5.0]]
+    assert metric(shared, "arc_query_plan_cache_misses_total") - misses0 == 2
+    assert metric(shared, "arc_query_plan_cache_hits_total") - hits0 >= 4
+    # a write after the plan was cached is seen (the plan holds no files or rows)
+    write_lp(shared, "qplan1", "pm,host=c v=10 %d\n" % ((T0 + 5) * NS))
+    assert ok(q(shared, sql, db="qplan1"))["data"] == [[2, 11.0]]
+    # a cached plan does not grant access: permissions are checked per query
+    tok = shared.create_token("qplan-ro", permissions=["read"], databases=["qplan2"])["token"]
+    r = q(shared, "SELECT count(*), sum(v) FROM qplan1.pm", token=tok)
+    assert r.status_code == 403, r.text
+    assert ok(q(shared, sql, db="qplan2", token=tok))["data"] == [[2, 5.0]]
+
+
+def test_volatile_bounds_are_evaluated_per_query(shared):
+    """A bound with now() is not frozen into the cached plan: a row 3 s in the
+    future is excluded by time <= now() until the clock passes it."""
+    future_ns = time.time_ns() + 3 * NS
+    write_lp(shared, "qvol", "fut,host=a v=1 %d\n" % future_ns)
+    flush(shared)
+    sql = "SELECT count(*) FROM fut WHERE time <= now()"
+    assert ok(q(shared, sql, db="qvol"))["data"] == [[0]]
+    time.sleep(3.5)
+    assert ok(q(shared, sql, db="qvol"))["data"] == [[1]]
+
+
 def test_read_your_writes_without_flush(shared):
     # the issue asks for 1 000 write-then-query rounds (the result cache must not
     # hide a single acknowledged row: each write invalidates the cached count)

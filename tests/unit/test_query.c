@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/mem.h"
 #include "duck/duck.h"
+#include "query/plan.h"
 #include "query/query.h"
 
 struct fix {
@@ -441,6 +442,102 @@ static void test_cache(void **state)
     buf_release(&out);
 }
 
+/* Plans: reuse by (database, text), eviction that never frees a held plan, constant
+ * bounds computed once, and composed statements that DuckDB runs (each reference
+ * replaced by the CTE body "SELECT 42 AS v"). */
+struct compose_case {
+    const char *sql;
+    const char *want; /* first value of the first row */
+};
+
+static void test_plan_cache_and_compose(void **state)
+{
+    static const struct compose_case cases[] = {
+        {"SELECT v FROM cpu", "42"},
+        {"FROM cpu SELECT v + 1", "43"},
+        {"WITH a AS (SELECT v FROM cpu) SELECT v FROM a", "42"},
+        {"WITH a AS MATERIALIZED (SELECT v FROM cpu) SELECT v FROM a UNION ALL SELECT 1 "
+         "ORDER BY 1 DESC",
+         "42"},
+        {"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < "
+         "(SELECT v FROM cpu)) SELECT max(n) FROM r",
+         "42"},
+        {"SELECT v FROM cpu UNION ALL SELECT v + 1 FROM prod.mem ORDER BY 1 DESC", "43"},
+        {"DESCRIBE cpu", "v"},
+        {"SUMMARIZE cpu", "v"},
+        {"SELECT (SELECT max(v) FROM disk) AS m", "42"},
+    };
+    struct fix *f = *state;
+    struct plan_cache *pc = plan_cache_new(2, NULL);
+    struct query_plan *p1, *p2, *p3, *p4;
+    struct errbuf eb;
+    const char *a = "SELECT v FROM cpu WHERE time >= '2026-01-01' AND time < now()";
+    const char *b = "SELECT v FROM cpu";
+
+    errbuf_init(&eb);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct query_plan *p;
+        const char *bodies[4] = {"SELECT 42 AS v", "SELECT 42 AS v", "SELECT 42 AS v",
+                                 "SELECT 42 AS v"};
+        struct buf sql;
+        char *got = NULL;
+
+        if (query_plan_get(pc, f->d, "dflt", cases[i].sql, strlen(cases[i].sql), &p, &eb) !=
+            ERR_OK)
+            fail_msg("%s: %s", cases[i].sql, eb.msg);
+        assert_true(p->nrefs >= 1 && p->nrefs <= 4);
+        buf_init(&sql, 0);
+        query_plan_compose(p, bodies, &sql);
+        if (duck_query_text(f->d, sql.data, NULL, &got, &eb) != ERR_OK)
+            fail_msg("%s -> %s: %s", cases[i].sql, sql.data, eb.msg);
+        if (!got || strcmp(got, cases[i].want) != 0)
+            fail_msg("%s -> %s: got %s, want %s", cases[i].sql, sql.data, got ? got : "NULL",
+                     cases[i].want);
+        free(got);
+        buf_release(&sql);
+        query_plan_put(pc, p);
+    }
+
+    /* reuse by text and database; a miss builds a new plan */
+    assert_int_equal(query_plan_get(pc, f->d, "dflt", a, strlen(a), &p1, &eb), ERR_OK);
+    assert_int_equal(query_plan_get(pc, f->d, "dflt", a, strlen(a), &p2, &eb), ERR_OK);
+    assert_ptr_equal(p1, p2);
+    assert_int_equal(query_plan_get(pc, f->d, "other", a, strlen(a), &p3, &eb), ERR_OK);
+    assert_ptr_not_equal(p1, p3);
+    assert_string_equal(p3->refs[0].database, "other");
+    /* constant bound evaluated once; now() stays per query */
+    assert_int_equal(p1->refs[0].nbounds, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const struct plan_bound *bd = &p1->refs[0].bounds[i];
+        int64_t v = 0;
+        assert_false(bd->constant); /* the statement calls now(): nothing is frozen */
+        assert_true(query_plan_bound_value(f->d, bd, &v));
+        if (bd->op == QUERY_BOUND_MIN)
+            assert_true(v == INT64_C(1767225600000000));
+        else
+            assert_true(v > INT64_C(1767225600000000));
+    }
+    /* capacity 2: the third distinct statement evicts p1's entry, p1 stays usable */
+    assert_int_equal(query_plan_get(pc, f->d, "dflt", b, strlen(b), &p4, &eb), ERR_OK);
+    assert_string_equal(p1->refs[0].measurement, "cpu");
+    query_plan_put(pc, p1);
+    query_plan_put(pc, p2);
+    query_plan_put(pc, p3);
+    query_plan_put(pc, p4);
+    {
+        const char *c = "SELECT v FROM cpu WHERE time >= '2026-01-01 01:00:00'";
+        struct query_plan *pc1;
+        assert_int_equal(query_plan_get(pc, f->d, "dflt", c, strlen(c), &pc1, &eb), ERR_OK);
+        assert_int_equal(pc1->refs[0].nbounds, 1);
+        assert_true(pc1->refs[0].bounds[0].constant);
+        assert_true(pc1->refs[0].bounds[0].value == INT64_C(1767229200000000));
+        query_plan_put(pc, pc1);
+    }
+    /* a statement DuckDB cannot parse is an error, not a plan */
+    assert_int_not_equal(query_plan_get(pc, f->d, "dflt", "SELEC 1", 7, &p1, &eb), ERR_OK);
+    plan_cache_free(pc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +547,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_time_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_volatile_detection, setup, teardown),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test_setup_teardown(test_plan_cache_and_compose, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
