@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # bench/s3_bench.sh - local disk vs MinIO in one run: iot-columnar ingest
-# (bench/loadgen) and a few queries, cold (first run after a restart with the
-# cache deleted) and warm (cache filled), against a release build.
+# (bench/loadgen) and the TSBS query set of bench/peers (100 hosts x 24 h of
+# tsbs-cpu, the same line-protocol file loaded into both backends with the same
+# flush points), cold (first run after a restart with the cache deleted) and warm
+# (median of BENCH_RUNS), against a release build.
 #
 #   bench/s3_bench.sh [--no-build] [--append]
 #
 # --append   add the result table (date, command) to bench/README.md, section "S3".
 # Environment: BENCH_DURATION (30), BENCH_WARMUP (5), BENCH_CONNECTIONS (8),
-# BENCH_RUNS (10 warm runs per query), BENCH_QUERY_ROWS (4 000 000: the query data set,
-# identical on both backends), ARC_BIN / LOADGEN (default: release build in
+# BENCH_RUNS (20 warm runs per query), ARC_BIN / LOADGEN (default: release build in
 # build/h-s3-rel), MINIO_BIN (default: scripts/minio.sh builds/reuses it).
 set -euo pipefail
 
@@ -27,8 +28,7 @@ done
 DURATION=${BENCH_DURATION:-30}
 WARMUP=${BENCH_WARMUP:-5}
 CONNS=${BENCH_CONNECTIONS:-8}
-RUNS=${BENCH_RUNS:-10}
-QROWS=${BENCH_QUERY_ROWS:-4000000}
+RUNS=${BENCH_RUNS:-20}
 BUILD_DIR=$ROOT/build/h-s3-rel
 ARC_BIN=${ARC_BIN:-$BUILD_DIR/src/arc}
 LOADGEN=${LOADGEN:-$BUILD_DIR/bench/loadgen}
@@ -63,7 +63,7 @@ trap cleanup EXIT INT TERM
 
 MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_PASS MINIO_BROWSER=off \
   "$MINIO_BIN" server --quiet --address "127.0.0.1:$MINIO_PORT" \
-  --console-address "127.0.0.1:0" "$DATA/minio" >"$DATA/minio.log" 2>&1 &
+  --console-address "127.0.0.1:0" "$DATA/minio-server" >"$DATA/minio-server.log" 2>&1 &
 MINIO_PID=$!
 for _ in $(seq 1 300); do
   curl -sf "http://127.0.0.1:$MINIO_PORT/minio/health/live" >/dev/null && break
@@ -88,34 +88,14 @@ start_arc() {
   URL=http://127.0.0.1:$port
 }
 
-QUERIES=(
-  "SELECT count(*) FROM cpu"
-  "SELECT host, avg(value), max(cpu_user) FROM cpu GROUP BY host ORDER BY host LIMIT 10"
-  "SELECT time_bucket(INTERVAL '1 second', time) AS b, avg(cpu_idle) FROM cpu GROUP BY b ORDER BY b"
-)
+# The query data set: TSBS cpu-only, 100 hosts x 24 h at 10 s (864 000 rows), one file
+# for both backends. It is loaded with the age-based flush pushed out of the way, so
+# both backends cut files at the same rows (size-based flushes + the final flush):
+# the comparison is then about reading the same files from disk or through the cache.
+TSBS_LP=$DATA/tsbs.lp
+"$PY" bench/peers/driver.py gen "$TSBS_LP" >/dev/null
 
-# run_queries: prints "cold_ms warm_median_ms" per query (cold = first run)
-run_queries() {
-  "$PY" - "$URL" "$TOKEN" "$RUNS" "${QUERIES[@]}" <<'PYEOF'
-import json, statistics, sys, time, urllib.request
-url, token, runs, qs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-def run(sql):
-    req = urllib.request.Request(url + "/api/v1/query", data=json.dumps({"sql": sql}).encode(),
-        headers={"Authorization": "Bearer " + token, "x-arc-database": "qbench",
-                 "Content-Type": "application/json"})
-    t = time.perf_counter()
-    with urllib.request.urlopen(req, timeout=600) as r:
-        d = json.load(r)
-    assert d["success"], d
-    return (time.perf_counter() - t) * 1000, d["data"]
-for q in qs:
-    cold, data = run(q)
-    warm = statistics.median(run(q)[0] for _ in range(runs))
-    print("%.1f %.1f %s" % (cold, warm, json.dumps(data[0][0]) if data else "-"))
-PYEOF
-}
-
-declare -A RATE COLD WARM ROWS FILES
+declare -A RATE FILES ARGS
 for be in local minio; do
   args=()
   if [ "$be" = minio ]; then
@@ -127,38 +107,59 @@ for be in local minio; do
   json=$("$LOADGEN" --url "$URL" --token "$TOKEN" --shape iot-columnar --connections "$CONNS" \
          --duration "$DURATION" --warmup "$WARMUP" --database bench --pid "$ARC_PID" --json)
   RATE[$be]=$(echo "$json" | "$PY" -c 'import json,sys; print(int(json.load(sys.stdin)["rows_per_s"]))')
-  # the query data set is identical on both backends: one connection, a fixed seed and
-  # a fixed row count (the timed ingest above stores different amounts per backend)
-  "$LOADGEN" --url "$URL" --token "$TOKEN" --shape iot-columnar --connections 1 \
-    --duration 600 --warmup 0 --database qbench --seed 7 --total-rows "$QROWS" --json >/dev/null
-  curl -s -XPOST -H "Authorization: Bearer $TOKEN" "$URL/api/v1/write/flush" >/dev/null
   stop_pid "$ARC_PID"
-  # cold: restart with an empty cache (remote) / dropped page cache is not possible here
-  rm -rf "$DATA/$be/cache"
-  start_arc "$be" "${args[@]}"
-  mapfile -t res < <(run_queries)
+  start_arc "$be" "${args[@]}" --set ingestion.buffer_age_seconds=3600
+  "$PY" bench/peers/driver.py load "$URL" /api/v1/write "$TSBS_LP" --token "$TOKEN" \
+    --database tsbs >/dev/null
+  curl -s -XPOST -H "Authorization: Bearer $TOKEN" "$URL/api/v1/write/flush" >/dev/null
   stop_pid "$ARC_PID"; ARC_PID=
-  for i in "${!res[@]}"; do
-    read -r c w first <<<"${res[$i]}"
-    COLD[$be,$i]=$c
-    WARM[$be,$i]=$w
-    [ "$i" = 0 ] && ROWS[$be]=$first
-  done
-  FILES[$be]=$(find "$DATA/$be" -path '*qbench*' -name '*.parquet' -not -path '*/spool/*' | wc -l)
+  # local: the data dir; minio: the objects in MinIO's own directory (one dir per object)
+  FILES[$be]=$(find "$DATA/$([ "$be" = minio ] && echo minio-server || echo local)" \
+               -path '*tsbs*' -name '*.parquet' -not -path '*/spool/*' -not -path '*/cache/*' | wc -l)
+  ARGS[$be]="${args[*]}"
 done
+
+# Queries: both servers up at once, restarted with the remote cache deleted (cold);
+# each query's warm runs alternate between them so both see the same machine load.
+rm -rf "$DATA/minio/cache"
+start_arc local; PID_LOCAL=$ARC_PID; URL_LOCAL=$URL
+# shellcheck disable=SC2086
+start_arc minio ${ARGS[minio]}; PID_MINIO=$ARC_PID; URL_MINIO=$URL
+QTABLE=$("$PY" - "$URL_LOCAL" "$URL_MINIO" "$TOKEN" "$RUNS" <<'PYEOF'
+import json, statistics, sys, time
+sys.path.insert(0, "bench/peers")
+import driver, requests
+urls, token, runs = sys.argv[1:3], sys.argv[3], int(sys.argv[4])
+s = requests.Session()
+def run(url, sql):
+    t = time.perf_counter()
+    body, parse = driver.run_sql(s, "arc", url, token, sql)
+    ms = (time.perf_counter() - t) * 1000
+    return ms, driver.canon_rows(parse(body))
+def count(url):
+    return int(run(url, "SELECT count(*) FROM cpu")[1][0][0])
+print("| rows in tsbs.cpu | %s | %s | |" % (count(urls[0]), count(urls[1])))
+for name, sql in driver.read_queries("arc").items():
+    cold = [run(u, sql) for u in urls]
+    warm = ([], [])
+    for _ in range(runs):
+        for i, u in enumerate(urls):
+            warm[i].append(run(u, sql)[0])
+    same = "" if cold[0][1] == cold[1][1] else " **answers differ**"
+    a, b = statistics.median(warm[0]), statistics.median(warm[1])
+    print("| %s cold ms | %.1f | %.1f | |" % (name, cold[0][0], cold[1][0]))
+    print("| %s warm median ms | %.2f | %.2f | %.0f %%%s |" % (name, a, b, 100 * b / a, same))
+PYEOF
+)
+stop_pid "$PID_LOCAL"; stop_pid "$PID_MINIO"; ARC_PID=
 
 table=$(
   echo "| measure | local | minio | minio / local |"
   echo "|---|---|---|---|"
   printf "| ingest iot-columnar, rows/s (%s conns, %ss) | %s | %s | %s |\n" "$CONNS" "$DURATION" \
     "${RATE[local]}" "${RATE[minio]}" "$(awk -v a="${RATE[minio]}" -v b="${RATE[local]}" 'BEGIN{printf "%.0f %%", 100*a/b}')"
-  printf "| query data set: rows in qbench.cpu (files) | %s (%s) | %s (%s) | |\n" \
-    "${ROWS[local]}" "${FILES[local]}" "${ROWS[minio]}" "${FILES[minio]}"
-  for i in "${!QUERIES[@]}"; do
-    printf "| \`%s\` cold ms | %s | %s | |\n" "${QUERIES[$i]}" "${COLD[local,$i]}" "${COLD[minio,$i]}"
-    printf "| same, warm median of %s, ms | %s | %s | %s |\n" "$RUNS" "${WARM[local,$i]}" "${WARM[minio,$i]}" \
-      "$(awk -v a="${WARM[minio,$i]}" -v b="${WARM[local,$i]}" 'BEGIN{printf "%.0f %%", 100*a/b}')"
-  done
+  printf "| query data set: tsbs.cpu files | %s | %s | |\n" "${FILES[local]}" "${FILES[minio]}"
+  echo "$QTABLE"
 )
 echo "$table"
 if [ "$APPEND" = 1 ]; then
