@@ -22,6 +22,7 @@ struct storage;
 struct wal;
 struct query_engine;
 struct ingest_pipeline;
+struct compactor;
 
 struct app {
     const struct config *cfg;     /* merged configuration (defaults < file < env < flags) */
@@ -35,6 +36,7 @@ struct app {
     struct wal *wal;              /* NULL when the WAL is off */
     struct ingest_pipeline *pipeline; /* decode -> WAL -> buffers */
     struct query_engine *query;
+    struct compactor *compactor;  /* NULL with a remote storage backend */
     int64_t start_us;             /* wall clock at start, µs */
     _Atomic bool ready;           /* start-up recovery finished: /ready answers 200 */
     _Atomic bool stopping;        /* shutdown began */

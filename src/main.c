@@ -35,6 +35,7 @@
 #include "http/routes.h"
 #include "query/query.h"
 #include "ingest/pipeline.h"
+#include "maint/compact.h"
 #include "storage/storage.h"
 #include "wal/wal.h"
 
@@ -459,6 +460,27 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
     if (rc)
         return rc;
     app->pipeline = ingest_pipeline_new(app->buffers, app->wal, app->catalog, app->metrics);
+    if (storage_is_remote(app->storage)) {
+        log_info("compaction is off: it runs only with local storage", "backend=%s",
+                 cfg->storage.backend);
+    } else {
+        struct compactor_opts co = {
+            .catalog = app->catalog, .duck = app->duck, .storage = app->storage,
+            .query = app->query, .metrics = app->metrics, .enabled = cfg->compaction.enabled,
+            .schedule = cfg->compaction.schedule,
+            .min_age_us = cfg->compaction.min_age_hours * INT64_C(3600000000),
+            .min_files = (unsigned)cfg->compaction.min_files,
+            .target_bytes = (uint64_t)cfg->compaction.target_file_size_mb << 20,
+            .jobs = (unsigned)cfg->compaction.max_concurrent_jobs,
+            .wal_enabled = cfg->wal.enabled};
+        co.pq.compression = !strcmp(cfg->compaction.compression, "snappy") ? DUCK_PQ_SNAPPY
+                            : !strcmp(cfg->compaction.compression, "none") ? DUCK_PQ_UNCOMPRESSED
+                                                                            : DUCK_PQ_ZSTD;
+        co.pq.zstd_level = (int)cfg->compaction.compression_level;
+        rc = compactor_new(&co, &app->compactor, eb);
+        if (rc)
+            return rc;
+    }
     return ERR_OK;
 }
 
@@ -584,6 +606,7 @@ static int cmd_serve(int argc, char **argv)
     routes_auth_register(app.http);
     routes_write_register(app.http);
     routes_wal_register(app.http);
+    routes_maint_register(app.http);
     routes_query_register(app.http);
     if (http_server_start(app.http, &eb) != ERR_OK) {
         log_error("cannot start HTTP server", "error=\"%s\"", eb.msg);
@@ -648,6 +671,7 @@ static int cmd_serve(int argc, char **argv)
 
 out:
     http_server_free(app.http);
+    compactor_free(app.compactor);
     ingest_pipeline_free(app.pipeline);
     query_engine_free(app.query);
     bufmgr_free(app.buffers);

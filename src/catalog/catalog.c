@@ -93,6 +93,13 @@ static const char *const migrations[] = {
     "CREATE TRIGGER s3_uploads_listed AFTER INSERT ON files BEGIN"
     "  DELETE FROM s3_uploads WHERE path = NEW.path AND state = 0;"
     "END;",
+    /* 4: files replaced by compaction (catalog_compact.c), listed in the same
+     * transaction that swaps them for the merged file, deleted from storage once no
+     * query can still read them (and at start-up, before orphans are judged). */
+    "CREATE TABLE retired_files ("
+    "  path TEXT PRIMARY KEY,"
+    "  retired_at INTEGER NOT NULL"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -172,6 +172,37 @@ enum err catalog_files_list(struct catalog *c, const char *db, const char *measu
                             struct errbuf *eb);
 void catalog_files_free(struct catalog_file *files, size_t n);
 
+/* ---- compaction (catalog_compact.c) ---- */
+
+/* An hour partition of one measurement: hour_us = floor(time / 1 h) * 1 h. */
+struct catalog_partition {
+    char *database, *measurement;
+    int64_t hour_us;
+    size_t files;
+};
+/* Partitions whose hour ended by hour_end_before_us with >= min_files files whose
+ * wal_lsn_hi <= max_lsn (files whose WAL records are all checkpointed); most files
+ * first, at most limit. */
+enum err catalog_compaction_candidates(struct catalog *c, unsigned min_files,
+                                       int64_t hour_end_before_us, uint64_t max_lsn, size_t limit,
+                                       struct catalog_partition **out, size_t *n,
+                                       struct errbuf *eb);
+void catalog_partitions_free(struct catalog_partition *p, size_t n);
+/* Files of one partition with wal_lsn_hi <= max_lsn, smallest first (every field,
+ * LSNs included; catalog_files_free). */
+enum err catalog_partition_files(struct catalog *c, const char *db, const char *measurement,
+                                 int64_t hour_us, uint64_t max_lsn, struct catalog_file **out,
+                                 size_t *n, struct errbuf *eb);
+/* One transaction: unlist old_paths (each must still be listed, else ERR_CONFLICT
+ * and nothing changes), list them in retired_files, register merged. */
+enum err catalog_files_replace(struct catalog *c, const char *db, const char *measurement,
+                               const char *const *old_paths, size_t nold,
+                               const struct catalog_file *merged, struct errbuf *eb);
+/* Retired files (replaced by compaction, maybe still on storage), oldest first;
+ * forget one once it is deleted. */
+enum err catalog_retired_list(struct catalog *c, char ***paths, size_t *n, struct errbuf *eb);
+enum err catalog_retired_forget(struct catalog *c, const char *path, struct errbuf *eb);
+
 /* Columns of (db, measurement) in position order. *out is a new array whose
  * strings are owned (catalog_columns_free). */
 enum err catalog_columns_list(struct catalog *c, const char *db, const char *measurement,

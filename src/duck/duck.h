@@ -94,6 +94,17 @@ enum err duck_write_parquet(struct duck *d, const struct batch *b, const uint32_
                             size_t nrows, const char *path, const struct duck_parquet_opts *o,
                             struct errbuf *eb);
 
+/* Compaction: write the rows of the Parquet files `inputs` (absolute paths) into one
+ * new file at path, with the usual options and key-value metadata (tags: comma-joined
+ * tag names; sources, if not NULL, stored as arc_compacted_from). Columns are the
+ * union by name. sorted: the inputs are given in time order and their time ranges do
+ * not overlap, so no sort is needed; else the rows are sorted by time. *rows_out:
+ * rows written. Thread: as duck_write_parquet (a pooled writer connection). */
+enum err duck_merge_parquet(struct duck *d, const char *const *inputs, size_t n, bool sorted,
+                            const char *measurement, const char *tags, const char *sources,
+                            const char *path, const struct duck_parquet_opts *o,
+                            uint64_t *rows_out, struct errbuf *eb);
+
 /* ---- Query side -------------------------------------------------------------- */
 
 /* Column types as the result presents them. Data layout of duck_chunk_data():

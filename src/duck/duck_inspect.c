@@ -104,6 +104,19 @@ enum err duck_inspect_parquet(struct duck *d, const char *path, struct duck_pq_i
     for (i = 0; i < info.ncols; i++)
         info.cols[i].is_tag = tags && in_list(tags, info.cols[i].name);
     duckdb_free(tags);
+    buf_reset(&sql);
+    buf_printf(&sql,
+               "SELECT CAST(value AS VARCHAR) FROM parquet_kv_metadata(%s) "
+               "WHERE CAST(key AS VARCHAR) = 'arc_compacted_from'",
+               lit.data);
+    if ((rc = run(c, sql.data, &res, eb)))
+        goto out;
+    if (duckdb_row_count(&res) > 0) {
+        char *v = duckdb_value_varchar(&res, 0, 0);
+        info.compacted_from = v ? xstrdup(v) : NULL;
+        duckdb_free(v);
+    }
+    duckdb_destroy_result(&res);
     *out = info;
     memset(&info, 0, sizeof(info));
 out:
@@ -123,5 +136,6 @@ void duck_pq_info_release(struct duck_pq_info *info)
         free(info->cols[i].type);
     }
     free(info->cols);
+    free(info->compacted_from);
     memset(info, 0, sizeof(*info));
 }

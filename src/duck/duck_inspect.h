@@ -25,6 +25,9 @@ struct duck_pq_info {
     int64_t min_time_us, max_time_us; /* of column "time"; 0 when no rows */
     struct duck_pq_column *cols;      /* every column but "time", file order */
     size_t ncols;
+    char *compacted_from;             /* compaction output: comma-joined input names in
+                                         the same directory (metadata arc_compacted_from);
+                                         NULL otherwise */
 };
 
 /* Inspect the Parquet file at path. ERR_DB / ERR_INVAL (no "time" column) with

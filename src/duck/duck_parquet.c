@@ -249,7 +249,38 @@ enum err duck_parquet_register(struct duck *d, duckdb_connection c, struct errbu
 
 /* ---- COPY ------------------------------------------------------------------------ */
 
-/* Append " TO 'path' (FORMAT parquet, ...)" to sql. */
+/* Append " TO 'path' (FORMAT parquet, ...)" to sql: the options and key-value
+ * metadata every Arc file has (tags: comma-joined tag column names); extra_kv, if
+ * any, is appended inside the KV_METADATA struct (", key: 'value'"). */
+static enum err append_copy_opts_kv(struct buf *sql, const char *tags, const char *measurement,
+                                    const char *path, const struct duck_parquet_opts *o,
+                                    const char *extra_kv)
+{
+    buf_append_str(sql, " TO ");
+    duck_sql_str(sql, path, strlen(path));
+    buf_append_str(sql, " (FORMAT parquet, COMPRESSION ");
+    switch (o->compression) {
+    case DUCK_PQ_SNAPPY: buf_append_str(sql, "snappy"); break;
+    case DUCK_PQ_UNCOMPRESSED: buf_append_str(sql, "uncompressed"); break;
+    default:
+        buf_append_str(sql, "zstd");
+        if (o->zstd_level > 0)
+            buf_printf(sql, ", COMPRESSION_LEVEL %d", o->zstd_level);
+        break;
+    }
+    if (o->row_group_rows)
+        buf_printf(sql, ", ROW_GROUP_SIZE %llu", (unsigned long long)o->row_group_rows);
+    buf_append_str(sql, ", KV_METADATA {arc_tags: ");
+    duck_sql_str(sql, tags ? tags : "", tags ? strlen(tags) : 0);
+    buf_append_str(sql, ", arc_measurement: ");
+    duck_sql_str(sql, measurement ? measurement : "", measurement ? strlen(measurement) : 0);
+    buf_append_str(sql, ", arc_version: ");
+    duck_sql_str(sql, ARC_VERSION, strlen(ARC_VERSION));
+    if (extra_kv)
+        buf_append_str(sql, extra_kv);
+    return buf_append_str(sql, "})");
+}
+
 static enum err append_copy_opts(struct buf *sql, const struct batch *b, const char *path,
                                  const struct duck_parquet_opts *o)
 {
@@ -266,28 +297,7 @@ static enum err append_copy_opts(struct buf *sql, const struct batch *b, const c
         buf_append_str(&tags, b->cols[i].name);
         first = false;
     }
-    buf_append_str(sql, " TO ");
-    duck_sql_str(sql, path, strlen(path));
-    buf_append_str(sql, " (FORMAT parquet, COMPRESSION ");
-    switch (o->compression) {
-    case DUCK_PQ_SNAPPY: buf_append_str(sql, "snappy"); break;
-    case DUCK_PQ_UNCOMPRESSED: buf_append_str(sql, "uncompressed"); break;
-    default:
-        buf_append_str(sql, "zstd");
-        if (o->zstd_level > 0)
-            buf_printf(sql, ", COMPRESSION_LEVEL %d", o->zstd_level);
-        break;
-    }
-    if (o->row_group_rows)
-        buf_printf(sql, ", ROW_GROUP_SIZE %llu", (unsigned long long)o->row_group_rows);
-    buf_append_str(sql, ", KV_METADATA {arc_tags: ");
-    duck_sql_str(sql, tags.data ? tags.data : "", tags.len);
-    buf_append_str(sql, ", arc_measurement: ");
-    duck_sql_str(sql, b->measurement ? b->measurement : "",
-                 b->measurement ? strlen(b->measurement) : 0);
-    buf_append_str(sql, ", arc_version: ");
-    duck_sql_str(sql, ARC_VERSION, strlen(ARC_VERSION));
-    rc = buf_append_str(sql, "})");
+    rc = append_copy_opts_kv(sql, tags.data, b->measurement, path, o, NULL);
     buf_release(&tags);
     return rc;
 }
@@ -410,5 +420,60 @@ enum err duck_write_parquet(struct duck *d, const struct batch *b, const uint32_
         duckdb_destroy_vector(&j.dict);
     j.magic = 0;
     duck_writer_conn_put(d, c);
+    return rc;
+}
+
+/* ---- compaction ------------------------------------------------------------------ */
+
+enum err duck_merge_parquet(struct duck *d, const char *const *inputs, size_t n, bool sorted,
+                            const char *measurement, const char *tags, const char *sources,
+                            const char *path, const struct duck_parquet_opts *o,
+                            uint64_t *rows_out, struct errbuf *eb)
+{
+    static const struct duck_parquet_opts defaults = {.compression = DUCK_PQ_ZSTD};
+    duckdb_connection c;
+    duckdb_result res;
+    struct buf sql, kv;
+    enum err rc = ERR_OK;
+
+    if (!o)
+        o = &defaults;
+    if (!n || !path)
+        return errbuf_set(eb, ERR_INVAL, "merge: no input or output");
+    buf_init(&sql, 0);
+    buf_init(&kv, 0);
+    buf_append_str(&sql, "COPY (SELECT * FROM read_parquet([");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_append_char(&sql, ',');
+        duck_sql_str(&sql, inputs[i], strlen(inputs[i]));
+    }
+    /* threads=1 and insertion order preserved: inputs given in time order whose
+     * ranges do not overlap come out sorted without a sort */
+    buf_append_str(&sql, "], union_by_name=true)");
+    if (!sorted)
+        buf_append_str(&sql, " ORDER BY \"time\"");
+    buf_append_char(&sql, ')');
+    if (sources) {
+        buf_append_str(&kv, ", arc_compacted_from: ");
+        duck_sql_str(&kv, sources, strlen(sources));
+    }
+    if (append_copy_opts_kv(&sql, tags, measurement, path, o, kv.data) != ERR_OK) {
+        rc = errbuf_set(eb, ERR_LIMIT, "merge: COPY statement too long");
+        goto out;
+    }
+    if ((rc = duck_writer_conn_get(d, &c, eb)) != ERR_OK)
+        goto out;
+    if (duckdb_query(c, sql.data, &res) != DuckDBSuccess) {
+        const char *m = duckdb_result_error(&res);
+        rc = errbuf_set(eb, ERR_DB, "merge into %s: %s", path, m ? m : "COPY failed");
+    } else if (rows_out) {
+        *rows_out = (uint64_t)duckdb_value_int64(&res, 0, 0);
+    }
+    duckdb_destroy_result(&res);
+    duck_writer_conn_put(d, c);
+out:
+    buf_release(&sql);
+    buf_release(&kv);
     return rc;
 }

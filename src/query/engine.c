@@ -176,6 +176,18 @@ void query_engine_free(struct query_engine *qe)
     free(qe);
 }
 
+int64_t query_engine_oldest_start_ns(struct query_engine *qe)
+{
+    int64_t oldest = INT64_MAX;
+
+    pthread_mutex_lock(&qe->mu);
+    for (struct query *q = qe->active; q; q = q->next)
+        if (q->started_ns < oldest)
+            oldest = q->started_ns;
+    pthread_mutex_unlock(&qe->mu);
+    return oldest;
+}
+
 static void count(struct metric *m, uint64_t v)
 {
     if (m)

@@ -57,6 +57,9 @@ enum err query_engine_new(const struct query_engine_opts *o, struct query_engine
                           struct errbuf *eb);
 /* No query may be running. Accepts NULL. */
 void query_engine_free(struct query_engine *qe);
+/* clock_mono_ns() at which the oldest running query started (before it listed any
+ * file), INT64_MAX when none runs. Files unlisted before that can be deleted. */
+int64_t query_engine_oldest_start_ns(struct query_engine *qe);
 
 struct query_req {
     const char *sql;          /* the statement (need not be NUL-terminated) */

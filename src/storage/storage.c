@@ -421,7 +421,11 @@ static int walk_cb(const char *path, const struct stat *sb, int type, struct FTW
     if (catalog_file_exists(st->catalog, path + rl + 1, &listed, &eb) != ERR_OK)
         return 0;
     if (!listed) {
-        if (g_walk_adopt && adopt_file(st, path, path + rl + 1, sb ? sb->st_size : 0)) {
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        /* never adopt a compaction output: unlisted means its swap did not commit,
+         * so the files it merged are still listed and adopting it would double them */
+        bool merged = !strncmp(base, STORAGE_COMPACTED_PREFIX, strlen(STORAGE_COMPACTED_PREFIX));
+        if (g_walk_adopt && !merged && adopt_file(st, path, path + rl + 1, sb ? sb->st_size : 0)) {
             g_walk_adopted++;
             return 0;
         }
@@ -438,15 +442,64 @@ enum err storage_remove_orphans(struct storage *st, bool adopt, size_t *removed,
 {
     int r;
 
+    size_t purged = 0;
+    enum err rc = storage_purge_retired(st, &purged, eb);
+
+    if (rc != ERR_OK)
+        return rc;
     pthread_mutex_lock(&g_walk_lock);
     g_walk_st = st;
     g_walk_removed = g_walk_adopted = 0;
     g_walk_adopt = adopt;
     r = nftw(st->root, walk_cb, 32, FTW_PHYS | FTW_ACTIONRETVAL);
-    *removed = g_walk_removed;
+    *removed = g_walk_removed + purged;
     *adopted = g_walk_adopted;
     pthread_mutex_unlock(&g_walk_lock);
     if (r != 0)
         return errbuf_set(eb, ERR_IO, "walk %s: %s", st->root, strerror(errno));
     return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- compaction */
+
+void storage_new_names(struct storage *st, char *tmp, size_t tmp_len, char *base,
+                       size_t base_len)
+{
+    uint64_t seq = atomic_fetch_add(&st->seq, 1);
+    long long now = (long long)clock_now_us();
+
+    snprintf(tmp, tmp_len, "%s/%lld-%08x-%llu.parquet.tmp", st->tmpdir, now, st->nonce,
+             (unsigned long long)seq);
+    snprintf(base, base_len, "%s%lld-%s-%08x-%llu.parquet", STORAGE_COMPACTED_PREFIX, now,
+             st->node_id, st->nonce, (unsigned long long)seq);
+}
+
+enum err storage_purge_retired(struct storage *st, size_t *purged, struct errbuf *eb)
+{
+    char **paths = NULL;
+    size_t n = 0;
+    enum err rc;
+
+    *purged = 0;
+    rc = catalog_retired_list(st->catalog, &paths, &n, eb);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && rc == ERR_OK; i++) {
+        struct errbuf e2;
+        errbuf_init(&e2);
+        /* a retired file still listed in files was re-registered by a rebuild:
+         * keep it (the catalog is the truth), only forget the retirement */
+        bool listed = false;
+        if (catalog_file_exists(st->catalog, paths[i], &listed, &e2) == ERR_OK && !listed) {
+            if (storage_delete(st, paths[i], &e2) != ERR_OK) {
+                log_warn("cannot delete a file replaced by compaction", "path=%s error=\"%s\"",
+                         paths[i], e2.msg);
+                continue;
+            }
+            (*purged)++;
+        }
+        rc = catalog_retired_forget(st->catalog, paths[i], eb);
+    }
+    catalog_strings_free(paths, n);
+    return rc;
 }

@@ -124,4 +124,16 @@ enum err storage_remove_orphans(struct storage *st, bool adopt, size_t *removed,
 /* Delete one object (after the catalog no longer lists it). */
 enum err storage_delete(struct storage *st, const char *key, struct errbuf *eb);
 
+/* Compaction outputs are named STORAGE_COMPACTED_PREFIX...: start-up never adopts
+ * one the catalog does not list (its swap did not commit; the inputs still count). */
+#define STORAGE_COMPACTED_PREFIX "c-"
+/* A fresh temp path (under the root's .tmp, swept at start-up) and a fresh unique
+ * basename for a compaction output. */
+void storage_new_names(struct storage *st, char *tmp, size_t tmp_len, char *base,
+                       size_t base_len);
+/* Delete every file in the catalog's retired_files (replaced by compaction) that no
+ * file row lists, and forget them. Only when no query can be reading them: at
+ * start-up (storage_remove_orphans calls it first). */
+enum err storage_purge_retired(struct storage *st, size_t *purged, struct errbuf *eb);
+
 #endif

@@ -58,6 +58,55 @@ static bool parse_key(const char *key, char **db, char **m)
     return true;
 }
 
+/* A compaction output (c-*.parquet) names its inputs in its metadata. When both are
+ * on storage (a crash between the catalog swap and the inputs' deletion, then the
+ * catalog was lost), the output holds every row of the inputs (its row count was
+ * checked before it got its name): register it alone and delete the inputs, or the
+ * rows would count twice. Returns the new count of rf/info (kept in step). */
+static size_t drop_superseded(struct storage *st, struct catalog_rebuild_file *rf,
+                              struct duck_pq_info *info, size_t n)
+{
+    size_t keep = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *slash = strrchr(rf[i].path, '/');
+        const char *name = slash ? slash + 1 : rf[i].path;
+        size_t dirlen = (size_t)(name - rf[i].path);
+        bool superseded = false;
+
+        for (size_t j = 0; j < n && !superseded; j++) {
+            const char *list = info[j].compacted_from, *p;
+            size_t nl = strlen(name);
+
+            if (j == i || !list || strncmp(rf[j].path, rf[i].path, dirlen) != 0 ||
+                strchr(rf[j].path + dirlen, '/'))
+                continue;
+            for (p = list; (p = strstr(p, name)) != NULL; p += nl)
+                if ((p == list || p[-1] == ',') && (p[nl] == ',' || p[nl] == '\0'))
+                    superseded = true;
+        }
+        if (superseded) {
+            struct errbuf eb;
+            errbuf_init(&eb);
+            log_warn("rebuild: deleting a file a compaction output already holds",
+                     "key=%s", rf[i].path);
+            if (storage_delete(st, rf[i].path, &eb) != ERR_OK)
+                log_warn("rebuild: cannot delete", "key=%s error=\"%s\"", rf[i].path, eb.msg);
+            continue;
+        }
+        if (keep != i) {
+            struct duck_pq_info t = info[keep];
+            struct catalog_rebuild_file tr = rf[keep];
+            info[keep] = info[i];
+            rf[keep] = rf[i];
+            info[i] = t; /* released by the caller either way */
+            rf[i] = tr;
+        }
+        keep++;
+    }
+    return keep;
+}
+
 enum err storage_rebuild_catalog(struct storage *st, size_t *files, size_t *added,
                                  size_t *removed, struct errbuf *eb)
 {
@@ -110,6 +159,7 @@ enum err storage_rebuild_catalog(struct storage *st, size_t *files, size_t *adde
         rf[n].ncols = info[n].ncols;
         n++;
     }
+    n = drop_superseded(st, rf, info, n);
     rc = catalog_files_rebuild(st->catalog, rf, n, added, removed, eb);
     if (rc == ERR_OK && files)
         *files = n;
