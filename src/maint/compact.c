@@ -440,7 +440,7 @@ static void *sched_main(void *arg)
         now = time(NULL);
         gmtime_r(&now, &tm);
         minute = (int64_t)now / 60;
-        if (minute != last_minute && cron_matches(c->schedule, &tm)) {
+        if (c->o.enabled && minute != last_minute && cron_matches(c->schedule, &tm)) {
             struct errbuf eb;
             struct compact_pass r;
             last_minute = minute;
@@ -493,7 +493,8 @@ enum err compactor_new(const struct compactor_opts *o, struct compactor **out, s
         c->m_deleted = metrics_counter(o->metrics, "arc_compaction_inputs_deleted_total",
                                        "Merged inputs deleted once no query read them", NULL);
     }
-    if (c->o.enabled) {
+    /* the thread also deletes retired inputs when passes come from the trigger only */
+    {
         if (pthread_create(&c->thread, NULL, sched_main, c) != 0) {
             compactor_free(c);
             return errbuf_set(eb, ERR_INTERNAL, "compactor: cannot start its thread");

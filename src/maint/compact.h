@@ -40,7 +40,7 @@ struct compactor_opts {
     struct storage *storage;
     struct query_engine *query;   /* for the oldest running query; may be NULL */
     struct metrics *metrics;      /* may be NULL */
-    bool enabled;                 /* run on the schedule (trigger works either way) */
+    bool enabled;                 /* run passes on the schedule (trigger works either way) */
     const char *schedule;         /* cron, UTC; NULL = "5 * * * *" */
     int64_t min_age_us;           /* every input file and the hour at least this old */
     unsigned min_files;           /* partitions with fewer files are left alone */

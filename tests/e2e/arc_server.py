@@ -166,6 +166,10 @@ class ArcServer:
             cmd += ["--port", str(self.fixed_port)]
         elif "--port" not in self.args and "--port" not in extra:
             cmd += ["--port", "0"]
+        # the hourly compaction schedule would merge files under tests that count or
+        # read them; tests of compaction turn it on or use POST /api/v1/compaction/trigger
+        if not any(a.startswith("compaction.enabled=") for a in self.args + extra):
+            cmd += ["--set", "compaction.enabled=false"]
         return cmd + self.args + extra
 
     def start(self, extra_args: Iterable[str] = (), env: Optional[Mapping[str, str]] = None,

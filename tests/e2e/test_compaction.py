@@ -240,3 +240,17 @@ def test_rebuild_prefers_the_merged_file(arc_factory):
     assert len(fs) == 1 and fs[0].name.startswith("c-")
     srv.start(env={"ARC_TEST_COMPACT_PAUSE": ""})
     assert query(srv, "SELECT count(*), count(DISTINCT time), sum(v) FROM cpu") == want
+
+
+def test_schedule_runs_passes(arc_factory):
+    """The cron schedule runs passes by itself (every minute here; default hourly)."""
+    srv = arc_factory(*COMPACT, "--set", "compaction.enabled=true",
+                      "--set", "compaction.schedule=* * * * *")
+    n = small_files(srv, hours=1, per_hour=3)
+    deadline = time.time() + slow(75)
+    while len(files(srv)) != 1 and time.time() < deadline:
+        time.sleep(0.5)
+    assert len(files(srv)) == 1
+    assert query(srv, "SELECT count(*) FROM cpu") == [[n]]
+    st = srv.get("/api/v1/compaction/status").json()
+    assert st["enabled"] is True and st["passes"] >= 1 and st["schedule"] == "* * * * *"
