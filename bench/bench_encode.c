@@ -8,8 +8,8 @@
  * a fetch-and-encode pass minus a fetch-only pass, is printed too ("total");
  * on a busy 2-core machine that subtraction of two noisy timings swings by
  * +-30 %, the in-encoder time much less.
- * Usage: bench_encode [rows [runs]]   (build with -DARC_BENCH=ON, Release; pin it
- * with taskset -c N for one core) */
+ * Usage: bench_encode [rows [runs [format]]]   (build with -DARC_BENCH=ON, Release;
+ * pin it with taskset -c N for one core; format: json, csv, ndjson, arrow, msgpack) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +79,7 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/arc_bench_enc_XXXXXX", sql[512];
     long rows = argc > 1 ? strtol(argv[1], NULL, 10) : 1000000;
     int runs = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 5;
+    const char *only = argc > 3 ? argv[3] : NULL;
     struct duck_opts o = {0};
     struct duck *d;
     struct errbuf eb;
@@ -111,6 +112,8 @@ int main(int argc, char **argv)
     }
     printf("rows=%ld runs=%d fetch only: %.3f s\n", rows, runs, base);
     for (f = 0; f <= 4; f++) {
+        if (only && strcmp(only, names[f]) != 0)
+            continue;
         best = best_enc = 1e9;
         for (i = 0; i < runs; i++) {
             t = run(d, sql, f, &out, &bytes, &enc);

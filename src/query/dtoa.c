@@ -190,7 +190,7 @@ static inline int dec_len(uint64_t f)
 static size_t format(char *out, bool neg, uint64_t f, int e)
 {
     const uint64_t zeros8 = 0x3030303030303030ULL; /* "00000000" */
-    uint64_t hi, lo, w1, w2, w0, wb, d16;
+    uint64_t hi, lo, c0, w1, w2, w0, wb, d16;
     unsigned __int128 a, o;
     int n0, n, tz, x, m;
     char *p = out + neg, *q;
@@ -208,7 +208,8 @@ static size_t format(char *out, bool neg, uint64_t f, int e)
     }
     hi = f / 100000000; /* 9 digits */
     lo = f % 100000000;
-    w1 = digits8((uint32_t)(hi % 100000000));
+    c0 = f / 10000000000000000ULL; /* first digit, in parallel with hi */
+    w1 = digits8((uint32_t)(hi - c0 * 100000000));
     w2 = digits8((uint32_t)lo);
     /* trailing '0' digits are the high bytes equal to '0' */
     if (w2 != zeros8)
@@ -218,7 +219,7 @@ static size_t format(char *out, bool neg, uint64_t f, int e)
     n = 17 - tz;    /* significant digits */
     x = e + n0 - 1; /* scientific exponent: v = d0.d1...d(n-1) * 10^x */
     /* digits 0..15 in a, digit 16 in d16 */
-    w0 = ('0' + hi / 100000000) | (w1 << 8);
+    w0 = ('0' + c0) | (w1 << 8);
     wb = (w1 >> 56) | (w2 << 8);
     d16 = w2 >> 56;
     a = (unsigned __int128)w0 | ((unsigned __int128)wb << 64);

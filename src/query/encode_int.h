@@ -4,8 +4,10 @@
  * Output path: every format appends to e->out, which is either the sink's own
  * buffer (enc_sink_buf: no copy) or e->stage, flushed to the sink's write
  * callback whenever it cannot take the next value. Hot loops call enc_need(e, n)
- * once per value with an upper bound on its size, then write through a raw
- * pointer and advance e->out->len themselves. */
+ * with an upper bound on what they write (the text formats: once per row, plus
+ * once per string value; Arrow and MessagePack: per value), then write through
+ * a raw pointer and advance e->out->len themselves. The formatters below may
+ * write past their text (fixed-size moves), never past the room they state. */
 #ifndef QUERY_ENCODE_INT_H
 #define QUERY_ENCODE_INT_H
 
