@@ -1,7 +1,8 @@
 /* dtoa.h - shortest round-trip formatting of doubles and floats.
  *
- * A thin C interface over Debian's libdouble-conversion (Grisu3 with a bignum
- * fallback; see dtoa_shim.cc). The output follows Python's repr(), which is also
+ * Our own C implementation of the Schubfach algorithm (dtoa.c), byte for byte
+ * what libdouble-conversion printed before it (tests/unit/test_dtoa.c compares
+ * them on millions of values). The output follows Python's repr(), which is also
  * what Python's json module writes: the shortest digit string that parses back to
  * the same value, decimal notation for 1e-4 <= |v| < 1e16 with at least one digit
  * after the point ("2.0", "12.3", "0.0001"), exponent notation otherwise with a
@@ -9,7 +10,7 @@
  * NaN and infinities are the caller's business (JSON has none): the functions
  * write "NaN", "Infinity", "-Infinity" for them.
  *
- * Thread: all functions are reentrant (the converter is a const singleton). */
+ * Thread: all functions are reentrant (no state; the tables are const). */
 #ifndef QUERY_DTOA_H
 #define QUERY_DTOA_H
 
@@ -23,8 +24,9 @@ extern "C" {
  * "-2.2250738585072014e-308" is 24 bytes. */
 #define DTOA_MAX_LEN 32
 
-/* Write v into out (at least DTOA_MAX_LEN bytes). A NUL may follow the digits
- * but is not counted. Returns the number of bytes written (1..DTOA_MAX_LEN-1). */
+/* Write v into out, which must have DTOA_MAX_LEN bytes of room: all of them may
+ * be written (fixed-size stores), whatever the length of the text. Returns the
+ * length of the text (1..24; no NUL is counted or promised). */
 size_t dtoa_shortest(double v, char *out);
 
 /* Same for a float: the shortest string that round-trips through float

@@ -7,9 +7,14 @@
  * struct buf (direct: zero copies, its cap bounds the answer) or a 256 KiB stage
  * flushed to a write callback only when it cannot take the next value, so an fd
  * sink sees few large write(2) calls. Timestamps are formatted without gmtime():
- * days-to-civil arithmetic (H. Hinnant's algorithm) plus a per-column cache of
- * the "YYYY-MM-DDT" prefix, because consecutive rows nearly always share a day -
- * this keeps JSON encoding dominated by double formatting, not by dates. */
+ * days-to-civil arithmetic (H. Hinnant's algorithm) plus two per-column caches,
+ * the "YYYY-MM-DDT" prefix of the last day and the "YYYY-MM-DDTHH:MM:SS." prefix
+ * of the last second, because consecutive rows nearly always share both: a row
+ * in the same second costs one compare, a 32-byte copy and six digits, no
+ * division. The text formatters write through raw pointers into room the
+ * caller reserved (the JSON and CSV encoders reserve once per row), and may
+ * write a few bytes past their text where a fixed-size move is cheaper (each
+ * states its room). JSON string escaping checks and copies 8 bytes at a time. */
 #include "query/encode.h"
 
 #include <errno.h>
@@ -23,6 +28,7 @@
 
 #include "core/clock.h"
 #include "core/mem.h"
+#include "query/dtoa.h"
 #include "query/encode_int.h"
 
 /* ---- sinks ------------------------------------------------------------------ */
@@ -318,27 +324,58 @@ static const char digits2[201] = "00010203040506070809"
                                  "80818283848586878889"
                                  "90919293949596979899";
 
+/* Decimal digits of v (1 for 0). */
+static inline int u64_len(uint64_t v)
+{
+    static const uint64_t pow10[] = {1ULL,
+                                     10ULL,
+                                     100ULL,
+                                     1000ULL,
+                                     10000ULL,
+                                     100000ULL,
+                                     1000000ULL,
+                                     10000000ULL,
+                                     100000000ULL,
+                                     1000000000ULL,
+                                     10000000000ULL,
+                                     100000000000ULL,
+                                     1000000000000ULL,
+                                     10000000000000ULL,
+                                     100000000000000ULL,
+                                     1000000000000000ULL,
+                                     10000000000000000ULL,
+                                     100000000000000000ULL,
+                                     1000000000000000000ULL,
+                                     10000000000000000000ULL};
+    int n = ((64 - __builtin_clzll(v | 1)) * 1233) >> 12; /* log10 of the bit length */
+
+    return n + ((v | 1) >= pow10[n]); /* v | 1: 0 has one digit too */
+}
+
 char *enc_fmt_u64(char *p, uint64_t v)
 {
-    char tmp[ENC_NUM_MAX];
-    char *t = tmp + sizeof(tmp);
-    size_t n;
+    char *end = p + u64_len(v), *q = end;
+    uint32_t w;
 
-    while (v >= 100) {
-        unsigned d = (unsigned)(v % 100) * 2;
+    /* two digits per step from the right; 32-bit steps once v fits (cheaper) */
+    while (v >> 32) {
+        unsigned d = (unsigned)(v % 100);
         v /= 100;
-        *--t = digits2[d + 1];
-        *--t = digits2[d];
+        q -= 2;
+        memcpy(q, digits2 + 2 * d, 2);
     }
-    if (v >= 10) {
-        *--t = digits2[v * 2 + 1];
-        *--t = digits2[v * 2];
-    } else {
-        *--t = (char)('0' + v);
+    w = (uint32_t)v;
+    while (w >= 100) {
+        unsigned d = w % 100;
+        w /= 100;
+        q -= 2;
+        memcpy(q, digits2 + 2 * d, 2);
     }
-    n = (size_t)(tmp + sizeof(tmp) - t);
-    memcpy(p, t, n);
-    return p + n;
+    if (w >= 10)
+        memcpy(q - 2, digits2 + 2 * w, 2);
+    else
+        q[-1] = (char)('0' + w);
+    return end;
 }
 
 char *enc_fmt_i64(char *p, int64_t v)
@@ -375,6 +412,24 @@ static inline char *put2(char *p, unsigned v)
 {
     memcpy(p, digits2 + v * 2, 2);
     return p + 2;
+}
+
+size_t enc_text_max(enum duck_type t)
+{
+    switch (t) {
+    case DUCK_T_VARCHAR:
+    case DUCK_T_BLOB: return 0;
+    case DUCK_T_F32:
+    case DUCK_T_F64: return DTOA_MAX_LEN; /* dtoa writes all of them */
+    case DUCK_T_DATE:
+    case DUCK_T_TIME: return 24 + 2;
+    case DUCK_T_TIMESTAMP:
+    case DUCK_T_TIMESTAMP_TZ:
+    case DUCK_T_TIMESTAMP_S:
+    case DUCK_T_TIMESTAMP_MS:
+    case DUCK_T_TIMESTAMP_NS: return ENC_TS_MAX + 2;
+    default: return ENC_NUM_MAX + 2; /* booleans, integers (UBIGINT quoted), "null" */
+    }
 }
 
 /* ---- dates and times -------------------------------------------------------------- */
@@ -455,10 +510,48 @@ bool enc_ts_split(enum duck_type t, int64_t v, int64_t *secs, uint32_t *nanos)
     return true;
 }
 
-char *enc_fmt_ts(struct enc_col *col, char *p, int64_t v)
+/* ".ffffff" is already in the prefix; write the six digits of us (< 10^6) and 'Z'. */
+static inline char *put_us_z(char *p, uint32_t us)
+{
+    uint32_t hi = us / 10000, lo = us % 10000;
+
+    p = put2(p, hi);
+    p = put2(p, lo / 100);
+    p = put2(p, lo % 100);
+    *p = 'Z';
+    return p + 1;
+}
+
+/* Units of a timestamp type per second. */
+static inline uint64_t ts_units(enum duck_type t)
+{
+    switch (t) {
+    case DUCK_T_TIMESTAMP_S: return 1;
+    case DUCK_T_TIMESTAMP_MS: return 1000;
+    case DUCK_T_TIMESTAMP_NS: return 1000000000;
+    default: return 1000000;
+    }
+}
+
+/* Microseconds in [0, 10^6) of off units past the start of a second. */
+static inline uint32_t ts_off_us(enum duck_type t, uint64_t off)
+{
+    switch (t) {
+    case DUCK_T_TIMESTAMP_S: return 0;
+    case DUCK_T_TIMESTAMP_MS: return (uint32_t)off * 1000;
+    case DUCK_T_TIMESTAMP_NS: return (uint32_t)(off / 1000);
+    default: return (uint32_t)off;
+    }
+}
+
+/* A second not in the cache: split, format the prefix into col->sec_str, and
+ * cache it when its span of raw values cannot hold an infinity (or overflow). */
+static char *fmt_ts_slow(struct enc_col *col, char *p, int64_t v)
 {
     int64_t secs, day, sod;
-    uint32_t ns, us;
+    uint64_t unit = ts_units(col->type);
+    uint32_t ns;
+    char *e;
 
     if (!enc_ts_split(col->type, v, &secs, &ns)) {
         if (secs < 0)
@@ -473,25 +566,39 @@ char *enc_fmt_ts(struct enc_col *col, char *p, int64_t v)
         day -= 1;
     }
     if (day != col->day) {
-        char *e = fmt_day(col->day_str, day);
+        e = fmt_day(col->day_str, day);
         *e++ = 'T';
         col->day_len = (uint8_t)(e - col->day_str);
         col->day = day;
     }
-    memcpy(p, col->day_str, col->day_len);
-    p += col->day_len;
-    p = put2(p, (unsigned)(sod / 3600));
-    *p++ = ':';
-    p = put2(p, (unsigned)(sod / 60 % 60));
-    *p++ = ':';
-    p = put2(p, (unsigned)(sod % 60));
-    *p++ = '.';
-    us = ns / 1000;
-    p = put2(p, us / 10000);
-    p = put2(p, us / 100 % 100);
-    p = put2(p, us % 100);
-    *p++ = 'Z';
-    return p;
+    memcpy(col->sec_str, col->day_str, col->day_len);
+    e = col->sec_str + col->day_len;
+    e = put2(e, (unsigned)(sod / 3600));
+    *e++ = ':';
+    e = put2(e, (unsigned)(sod / 60 % 60));
+    *e++ = ':';
+    e = put2(e, (unsigned)(sod % 60));
+    *e++ = '.';
+    col->sec_len = (uint8_t)(e - col->sec_str);
+    col->sec_span = 0;
+    if (v > -INT64_MAX + (int64_t)unit && v < INT64_MAX - (int64_t)unit) {
+        /* ns * unit / 10^9 is the offset in units, exact: ns is a multiple of 10^9 / unit */
+        col->sec_lo = v - (int64_t)((uint64_t)ns / (1000000000 / unit));
+        col->sec_span = unit;
+    }
+    memcpy(p, col->sec_str, col->sec_len);
+    return put_us_z(p + col->sec_len, ns / 1000);
+}
+
+char *enc_fmt_ts(struct enc_col *col, char *p, int64_t v)
+{
+    uint64_t off = (uint64_t)v - (uint64_t)col->sec_lo;
+
+    if (off < col->sec_span) { /* same second as the row before (the usual case) */
+        memcpy(p, col->sec_str, ENC_TS_PREFIX);
+        return put_us_z(p + col->sec_len, ts_off_us(col->type, off));
+    }
+    return fmt_ts_slow(col, p, v);
 }
 
 char *enc_fmt_date(char *p, int32_t days)
@@ -522,17 +629,179 @@ char *enc_fmt_time(char *p, int64_t us)
 
 /* ---- strings ------------------------------------------------------------------------ */
 
+/* SWAR tests on 8 bytes at once (little or big endian alike: they only say
+ * whether some byte matches, not which). */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Some byte of w is < 0x20, >= 0x80, '"' or '\\'. Exact: a byte >= 0x80 is
+ * reported anyway, and a borrow into a higher byte only happens below a byte
+ * that already matched. */
+static inline bool json_unsafe8(uint64_t w)
+{
+    return (((w - 0x20 * ONES) | ((w ^ ('"' * ONES)) - ONES) | ((w ^ ('\\' * ONES)) - ONES) | w) &
+            HIGHS) != 0;
+}
+
+static inline bool json_unsafe4(uint32_t w)
+{
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+
+    return (((w - 0x20 * ones) | ((w ^ ('"' * ones)) - ones) | ((w ^ ('\\' * ones)) - ones) | w) &
+            highs) != 0;
+}
+
+static inline bool json_safe_byte(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* Some byte of w is zero (the classic exact test, valid with bytes >= 0x80). */
+static inline bool has_zero8(uint64_t w)
+{
+    return ((w - ONES) & ~w & HIGHS) != 0;
+}
+
 bool enc_is_plain_json(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i;
+    size_t i = 0;
+    uint64_t w;
 
-    for (i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        if (json_unsafe8(w))
             return false;
     }
+    for (; i < n; i++)
+        if (!json_safe_byte(p[i]))
+            return false;
     return true;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid: the
+ * same rules as core/buf.c (no overlongs, surrogates, or code points past
+ * U+10FFFF), so that enc_fmt_json_str writes what buf_append_json_str writes. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len, i;
+    uint32_t cp;
+
+    if ((c & 0xE0) == 0xC0) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+        return 0;
+    return len;
+}
+
+/* One byte that is not safe (or the start of a UTF-8 sequence) at s[0]: write its
+ * JSON form at *pp, return the input bytes consumed. */
+static size_t json_escape_one(char **pp, const unsigned char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char c = s[0];
+    char *p = *pp;
+    size_t run;
+
+    if (c >= 0x80) {
+        run = utf8_len(s, n);
+        if (run) {
+            memcpy(p, s, run);
+            *pp = p + run;
+            return run;
+        }
+        memcpy(p, "\xEF\xBF\xBD", 3); /* U+FFFD for a byte that starts no valid sequence */
+        *pp = p + 3;
+        return 1;
+    }
+    *p++ = '\\';
+    switch (c) {
+    case '"': *p++ = '"'; break;
+    case '\\': *p++ = '\\'; break;
+    case '\n': *p++ = 'n'; break;
+    case '\r': *p++ = 'r'; break;
+    case '\t': *p++ = 't'; break;
+    case '\b': *p++ = 'b'; break;
+    case '\f': *p++ = 'f'; break;
+    default:
+        memcpy(p, "u00", 3);
+        p[3] = hex[c >> 4];
+        p[4] = hex[c & 15];
+        p += 5;
+    }
+    *pp = p;
+    return 1;
+}
+
+char *enc_fmt_json_str(char *p, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, r;
+    uint64_t w;
+    uint32_t a, b;
+
+    *p++ = '"';
+    for (;;) {
+        while (n - i >= 8) { /* safe runs, 8 bytes per step */
+            memcpy(&w, s + i, 8);
+            if (json_unsafe8(w))
+                break;
+            memcpy(p, &w, 8);
+            p += 8;
+            i += 8;
+        }
+        r = n - i;
+        if (r < 8) {
+            if (r == 0)
+                break;
+            if (n >= 8) {
+                /* if the last 8 input bytes are all safe, those before i were
+                 * copied as they are right before p: one overlapping move
+                 * rewrites them and adds the tail */
+                memcpy(&w, s + n - 8, 8);
+                if (!json_unsafe8(w)) {
+                    memcpy(p + r - 8, &w, 8);
+                    p += r;
+                    break;
+                }
+            } else if (r >= 4) {
+                memcpy(&a, s + i, 4);
+                memcpy(&b, s + n - 4, 4);
+                if (!json_unsafe4(a) && !json_unsafe4(b)) {
+                    memcpy(p, &a, 4);
+                    memcpy(p + r - 4, &b, 4);
+                    p += r;
+                    break;
+                }
+            }
+        }
+        /* byte by byte up to and including the first byte that needs work */
+        while (i < n && json_safe_byte(s[i]))
+            *p++ = (char)s[i++];
+        if (i < n)
+            i += json_escape_one(&p, s + i, n - i);
+    }
+    *p++ = '"';
+    return p;
 }
 
 enum err enc_json_str(struct encoder *e, const char *s, size_t n, struct errbuf *eb)
@@ -540,24 +809,63 @@ enum err enc_json_str(struct encoder *e, const char *s, size_t n, struct errbuf 
     enum err rc;
     char *p;
 
-    if (enc_is_plain_json(s, n)) {
-        rc = enc_need(e, n + 2, eb);
-        if (rc)
-            return rc;
-        p = e->out->data + e->out->len;
-        *p++ = '"';
-        memcpy(p, s, n);
-        p[n] = '"';
-        e->out->len += n + 2;
-        return ERR_OK;
-    }
     if (n > (SIZE_MAX - 2) / 6)
         return errbuf_set(eb, ERR_LIMIT, "string value too large");
-    rc = enc_need(e, n * 6 + 2, eb); /* buf_append_json_str's worst case: no regrowth */
+    /* a long string asks for its exact size, not the 6x worst case */
+    rc = enc_need(e, n > 4096 && enc_is_plain_json(s, n) ? n + 2 : n * 6 + 2, eb);
     if (rc)
         return rc;
-    rc = buf_append_json_str(e->out, s, n);
-    return rc ? errbuf_set(eb, rc, "cannot encode a string value") : ERR_OK;
+    p = e->out->data + e->out->len;
+    e->out->len = (size_t)(enc_fmt_json_str(p, s, n) - e->out->data);
+    return ERR_OK;
+}
+
+/* Some byte of w is ',', '"', CR or LF. */
+static inline bool csv_special8(uint64_t w)
+{
+    return has_zero8(w ^ (',' * ONES)) || has_zero8(w ^ ('"' * ONES)) ||
+           has_zero8(w ^ ('\r' * ONES)) || has_zero8(w ^ ('\n' * ONES));
+}
+
+static inline bool csv_special_byte(char c)
+{
+    return c == ',' || c == '"' || c == '\r' || c == '\n';
+}
+
+bool enc_csv_needs_quotes(const char *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t w;
+
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (csv_special8(w))
+            return true;
+    }
+    if (n >= 8 && i < n) { /* the tail, as one overlapping word */
+        memcpy(&w, s + n - 8, 8);
+        return csv_special8(w);
+    }
+    for (; i < n; i++)
+        if (csv_special_byte(s[i]))
+            return true;
+    return false;
+}
+
+char *enc_fmt_csv_field(char *p, const char *s, size_t n)
+{
+    size_t i;
+
+    if (!enc_csv_needs_quotes(s, n))
+        return enc_copy(p, s, n);
+    *p++ = '"';
+    for (i = 0; i < n; i++) {
+        if (s[i] == '"')
+            *p++ = '"';
+        *p++ = s[i];
+    }
+    *p++ = '"';
+    return p;
 }
 
 char *enc_fmt_blob(char *p, const unsigned char *s, size_t n)

@@ -12,7 +12,10 @@
  * timestamps, dates and times as RFC 3339 strings; BLOB as DuckDB's \xHH text;
  * NULL and DUCK_T_OTHER as null. The envelope's head is written by enc_begin, so
  * a streamed answer starts flowing with the first chunk; row_count comes last,
- * after the rows, which is why the trailer is written by enc_end. */
+ * after the rows, which is why the trailer is written by enc_end.
+ * Speed: one room check per row (row_max: every fixed-size value at its longest,
+ * separators, NDJSON keys), then raw pointer writes; only a string checks again,
+ * for its own 6x-escaped worst case. Doubles are dtoa.c's (Schubfach). */
 #include "query/encode.h"
 
 #include <math.h>
@@ -27,6 +30,8 @@
 struct json_state {
     struct buf *keys;   /* NDJSON: per column `{"name":` (first) or `,"name":` */
     struct buf scratch; /* BLOB text before JSON escaping */
+    size_t row_max;     /* bytes one row can take with its strings empty: reserved once per
+                           row; each string then checks its own room */
 };
 
 static enum err json_begin(struct encoder *e, struct errbuf *eb)
@@ -37,6 +42,11 @@ static enum err json_begin(struct encoder *e, struct errbuf *eb)
 
     e->priv = st;
     buf_init(&st->scratch, 0);
+    st->row_max = 3; /* ",[" + "]" or "{" + "}\n" */
+    for (i = 0; i < e->ncols; i++) {
+        size_t m = enc_text_max(e->cols[i].type);
+        st->row_max += (m ? m : 4) + 1; /* the value and its ',' */
+    }
     if (e->fmt == ENC_NDJSON) {
         st->keys = xcalloc(e->ncols ? e->ncols : 1, sizeof(*st->keys));
         for (i = 0; i < e->ncols; i++) {
@@ -45,6 +55,7 @@ static enum err json_begin(struct encoder *e, struct errbuf *eb)
                 buf_append_json_str(&st->keys[i], e->cols[i].name, e->cols[i].name_len) ||
                 buf_append_char(&st->keys[i], ':'))
                 return errbuf_set(eb, ERR_INTERNAL, "cannot build NDJSON keys");
+            st->row_max += st->keys[i].len;
         }
         return ERR_OK;
     }
@@ -60,80 +71,57 @@ static enum err json_begin(struct encoder *e, struct errbuf *eb)
     return rc;
 }
 
-/* Append one value of column ci at row. The caller's enc_need() is not relied on:
- * each branch asks for what it writes. */
-static enum err json_value(struct encoder *e, struct json_state *st, struct enc_col *col,
-                           const struct duck_chunk *c, size_t ci, const void *data,
-                           const uint64_t *valid, size_t row, struct errbuf *eb)
+/* Append the VARCHAR or BLOB value of column ci at row (not NULL) at e->out->len,
+ * with room for it and for the rest of the row (st->row_max). */
+static enum err json_string(struct encoder *e, struct json_state *st, const struct duck_chunk *c,
+                            size_t ci, enum duck_type t, size_t row, struct errbuf *eb)
 {
-    enum err rc;
-    size_t len;
-    char *p;
+    struct buf *b;
     const char *s;
-    double d;
+    size_t len, need;
+    enum err rc;
+    char *p;
 
-    if (!enc_valid(valid, row)) {
-        rc = enc_need(e, 4, eb);
-        if (rc)
-            return rc;
-        memcpy(e->out->data + e->out->len, "null", 4);
-        e->out->len += 4;
-        return ERR_OK;
+    s = duck_chunk_str(c, ci, row, &len);
+    if (!s) {
+        s = "";
+        len = 0;
     }
-    if (col->type == DUCK_T_VARCHAR) {
-        s = duck_chunk_str(c, ci, row, &len);
-        return enc_json_str(e, s ? s : "", s ? len : 0, eb);
-    }
-    if (col->type == DUCK_T_BLOB) {
-        s = duck_chunk_str(c, ci, row, &len);
-        if (!s)
-            len = 0;
+    if (t == DUCK_T_BLOB) {
         buf_reset(&st->scratch);
         if (len > SIZE_MAX / 4 || buf_reserve(&st->scratch, len * 4))
             return errbuf_set(eb, ERR_LIMIT, "BLOB value too large");
         p = enc_fmt_blob(st->scratch.data, (const unsigned char *)s, len);
-        return enc_json_str(e, st->scratch.data, (size_t)(p - st->scratch.data), eb);
+        s = st->scratch.data;
+        len = (size_t)(p - st->scratch.data);
     }
-    rc = enc_need(e, ENC_TS_MAX + 2, eb); /* >= every fixed-size value below */
+    if (len > (SIZE_MAX - 2 - st->row_max) / 6)
+        return errbuf_set(eb, ERR_LIMIT, "string value too large");
+    /* the 6x escaping worst case, except that a long plain string asks for its size */
+    need = len > 4096 && enc_is_plain_json(s, len) ? len + 2 : len * 6 + 2;
+    rc = enc_need(e, need + st->row_max, eb);
     if (rc)
         return rc;
-    p = e->out->data + e->out->len;
+    b = e->out;
+    b->len = (size_t)(enc_fmt_json_str(b->data + b->len, s, len) - b->data);
+    return ERR_OK;
+}
+
+/* Write the non-NULL value of fixed-size type column col at row at p (room:
+ * enc_text_max); returns the new end. */
+static inline char *json_fixed(struct encoder *e, struct enc_col *col, const void *data,
+                               size_t row, char *p)
+{
+    double d;
+
     switch (col->type) {
-    case DUCK_T_BOOL:
-    case DUCK_T_I8:
-    case DUCK_T_I16:
-    case DUCK_T_I32:
-    case DUCK_T_I64:
-    case DUCK_T_U8:
-    case DUCK_T_U16:
-    case DUCK_T_U32: p = enc_fmt_bool_int(p, col->type, data, row); break;
-    case DUCK_T_U64:
-        *p++ = '"';
-        p = enc_fmt_u64(p, ((const uint64_t *)data)[row]);
-        *p++ = '"';
-        break;
-    case DUCK_T_F32:
     case DUCK_T_F64:
-        d = col->type == DUCK_T_F64 ? ((const double *)data)[row] : ((const float *)data)[row];
-        if (!isfinite(d)) {
+        d = ((const double *)data)[row];
+        if (__builtin_expect(!isfinite(d), 0)) {
             memcpy(p, "null", 4);
-            p += 4;
-        } else if (col->type == DUCK_T_F64) {
-            p += dtoa_shortest(d, p);
-        } else {
-            p += dtoa_shortest_f32(((const float *)data)[row], p);
+            return p + 4;
         }
-        break;
-    case DUCK_T_DATE:
-        *p++ = '"';
-        p = enc_fmt_date(p, ((const int32_t *)data)[row]);
-        *p++ = '"';
-        break;
-    case DUCK_T_TIME:
-        *p++ = '"';
-        p = enc_fmt_time(p, ((const int64_t *)data)[row]);
-        *p++ = '"';
-        break;
+        return p + dtoa_shortest(d, p);
     case DUCK_T_TIMESTAMP:
     case DUCK_T_TIMESTAMP_TZ:
     case DUCK_T_TIMESTAMP_S:
@@ -142,17 +130,47 @@ static enum err json_value(struct encoder *e, struct json_state *st, struct enc_
         *p++ = '"';
         p = enc_fmt_ts(col, p, ((const int64_t *)data)[row]);
         *p++ = '"';
-        break;
+        return p;
+    case DUCK_T_I64: return enc_fmt_i64(p, ((const int64_t *)data)[row]);
+    case DUCK_T_BOOL:
+    case DUCK_T_I8:
+    case DUCK_T_I16:
+    case DUCK_T_I32:
+    case DUCK_T_U8:
+    case DUCK_T_U16:
+    case DUCK_T_U32: return enc_fmt_bool_int(p, col->type, data, row);
+    case DUCK_T_U64:
+        *p++ = '"';
+        p = enc_fmt_u64(p, ((const uint64_t *)data)[row]);
+        *p++ = '"';
+        return p;
+    case DUCK_T_F32:
+        d = ((const float *)data)[row];
+        if (!isfinite(d)) {
+            memcpy(p, "null", 4);
+            return p + 4;
+        }
+        return p + dtoa_shortest_f32(((const float *)data)[row], p);
+    case DUCK_T_DATE:
+        *p++ = '"';
+        p = enc_fmt_date(p, ((const int32_t *)data)[row]);
+        *p++ = '"';
+        return p;
+    case DUCK_T_TIME:
+        *p++ = '"';
+        p = enc_fmt_time(p, ((const int64_t *)data)[row]);
+        *p++ = '"';
+        return p;
     default: /* DUCK_T_OTHER: not readable here (the engine casts it in SQL) */
         e->unsupported++;
         memcpy(p, "null", 4);
-        p += 4;
-        break;
+        return p + 4;
     }
-    e->out->len = (size_t)(p - e->out->data);
-    return ERR_OK;
 }
 
+/* Rows are written through a raw pointer into one reservation of st->row_max
+ * bytes per row (every fixed-size value's maximum, separators, keys); only
+ * strings, whose size varies, check for room again. */
 static enum err json_chunk(struct encoder *e, const struct duck_chunk *c, size_t n,
                            struct errbuf *eb)
 {
@@ -163,37 +181,63 @@ static enum err json_chunk(struct encoder *e, const struct duck_chunk *c, size_t
     const void **dp = data;
     const uint64_t **vp = valid;
     enum err rc = ERR_OK;
-    size_t row, i;
+    size_t row, i, ncols = e->ncols;
+    struct buf *b;
+    char *p;
 
     /* column arrays once per chunk; heap only for very wide results */
-    if (e->ncols > 64) {
-        dp = xcalloc(e->ncols, sizeof(*dp));
-        vp = xcalloc(e->ncols, sizeof(*vp));
+    if (ncols > 64) {
+        dp = xcalloc(ncols, sizeof(*dp));
+        vp = xcalloc(ncols, sizeof(*vp));
     }
-    for (i = 0; i < e->ncols; i++) {
+    for (i = 0; i < ncols; i++) {
         dp[i] = duck_chunk_data(c, i);
         vp[i] = duck_chunk_validity(c, i);
     }
-    for (row = 0; row < n && !rc; row++) {
+    for (row = 0; row < n; row++) {
+        rc = enc_need(e, st->row_max, eb);
+        if (rc)
+            break;
+        b = e->out;
+        p = b->data + b->len;
         if (nd) {
-            if (e->ncols == 0)
-                rc = enc_put(e, "{", 1, eb);
+            if (ncols == 0)
+                *p++ = '{';
         } else {
-            rc = e->rows ? enc_put(e, ",[", 2, eb) : enc_put(e, "[", 1, eb);
+            if (e->rows)
+                *p++ = ',';
+            *p++ = '[';
         }
-        for (i = 0; i < e->ncols && !rc; i++) {
+        for (i = 0; i < ncols; i++) {
+            struct enc_col *col = &e->cols[i];
+
             if (nd)
-                rc = enc_put(e, st->keys[i].data, st->keys[i].len, eb);
+                p = enc_copy(p, st->keys[i].data, st->keys[i].len);
             else if (i)
-                rc = enc_put(e, ",", 1, eb);
-            if (!rc)
-                rc = json_value(e, st, &e->cols[i], c, i, dp[i], vp[i], row, eb);
+                *p++ = ',';
+            if (!enc_valid(vp[i], row)) {
+                memcpy(p, "null", 4);
+                p += 4;
+            } else if (col->type == DUCK_T_VARCHAR || col->type == DUCK_T_BLOB) {
+                b->len = (size_t)(p - b->data);
+                rc = json_string(e, st, c, i, col->type, row, eb);
+                if (rc)
+                    goto out;
+                p = b->data + b->len; /* the buffer may have moved */
+            } else {
+                p = json_fixed(e, col, dp[i], row, p);
+            }
         }
-        if (!rc)
-            rc = nd ? enc_put(e, "}\n", 2, eb) : enc_put(e, "]", 1, eb);
-        if (!rc)
-            e->rows++;
+        if (nd) {
+            memcpy(p, "}\n", 2);
+            p += 2;
+        } else {
+            *p++ = ']';
+        }
+        b->len = (size_t)(p - b->data);
+        e->rows++;
     }
+out:
     if (dp != data) {
         free(dp);
         free(vp);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -24,6 +25,7 @@
 #include "duck/duck.h"
 #include "query/dtoa.h"
 #include "query/encode.h"
+#include "query/encode_int.h" /* the shared text formatters, tested directly */
 
 #ifndef ARC_PYTHON
 #define ARC_PYTHON "python3"
@@ -365,6 +367,209 @@ static void test_decimal_as_text(void **state)
     assert_int_equal(unsup, 0);
     assert_non_null(strstr(b.data, "\"data\":[[\"1.50\"],[null],[\"-2.25\"]]"));
     buf_release(&b);
+}
+
+/* ---- the shared text formatters (white box: query/encode_int.h) ---- */
+
+static uint64_t trng_state = 0x853C49E6748FEA9BULL;
+
+static uint64_t trng(void)
+{
+    trng_state ^= trng_state >> 12;
+    trng_state ^= trng_state << 25;
+    trng_state ^= trng_state >> 27;
+    return trng_state * 0x2545F4914F6CDD1DULL;
+}
+
+/* A random byte string made of pieces that matter to JSON and CSV: plain ASCII
+ * runs, quotes, backslashes, commas, CR/LF, other controls, DEL, valid UTF-8 of
+ * every length, and broken UTF-8 (stray continuations, overlongs, surrogates,
+ * beyond U+10FFFF, sequences cut short). */
+static size_t random_text(unsigned char *s, size_t cap)
+{
+    static const char *pieces[] = {
+        "a", "host42", "abcdefghijklmnop", "\"", "\\", ",", "\r", "\n", "\t", "\x01", "\x1f",
+        "\x7f", " ", "\xc3\xa9", "\xe2\x9c\x93", "\xf0\x9f\x98\x80", "\x80", "\xbf", "\xc0\xaf",
+        "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "\xc3",
+        "\xe2\x9c", "\xf0\x9f\x98", "\xff", "0123456789"};
+    size_t n = 0, want = trng() % 48, k;
+
+    while (n < want) {
+        const char *pc = pieces[trng() % (sizeof(pieces) / sizeof(pieces[0]))];
+        k = strlen(pc);
+        if (n + k > cap)
+            break;
+        memcpy(s + n, pc, k);
+        n += k;
+    }
+    return n;
+}
+
+/* enc_fmt_json_str (8-byte runs, tail tricks) writes what buf_append_json_str
+ * writes, never past 6n + 2; enc_is_plain_json agrees with a byte loop; CSV
+ * quoting matches a plain reference; integers match printf. */
+static void test_text_formatters(void **state)
+{
+    static const uint64_t ints[] = {0,
+                                    1,
+                                    9,
+                                    10,
+                                    99,
+                                    100,
+                                    999,
+                                    1000,
+                                    4294967295ULL,
+                                    4294967296ULL,
+                                    9999999999ULL,
+                                    10000000000ULL,
+                                    9223372036854775807ULL,
+                                    9223372036854775808ULL,
+                                    10000000000000000000ULL,
+                                    18446744073709551615ULL};
+    unsigned char in[128];
+    char out[6 * 128 + 2 + 16], want[64], *end;
+    struct buf ref;
+    size_t i, n, k, len;
+    int round;
+
+    (void)state;
+    buf_init(&ref, 0);
+    for (round = 0; round < 200000; round++) {
+        bool plain = true, special = false;
+
+        n = random_text(in, sizeof(in));
+        buf_reset(&ref);
+        assert_int_equal(buf_append_json_str(&ref, (const char *)in, n), ERR_OK);
+        memset(out, 0x5A, sizeof(out));
+        end = enc_fmt_json_str(out, (const char *)in, n);
+        len = (size_t)(end - out);
+        for (k = 6 * n + 2; k < sizeof(out); k++)
+            if (out[k] != 0x5A)
+                fail_msg("enc_fmt_json_str wrote past 6n + 2 (n = %zu)", n);
+        if (len != ref.len || memcmp(out, ref.data, len) != 0)
+            fail_msg("enc_fmt_json_str('%.*s') = '%.*s', buf_append_json_str '%s'", (int)n,
+                     (const char *)in, (int)len, out, ref.data);
+        for (i = 0; i < n; i++) {
+            plain &= in[i] >= 0x20 && in[i] < 0x80 && in[i] != '"' && in[i] != '\\';
+            special |= in[i] == ',' || in[i] == '"' || in[i] == '\r' || in[i] == '\n';
+        }
+        assert_int_equal(enc_is_plain_json((const char *)in, n), plain);
+        assert_int_equal(enc_csv_needs_quotes((const char *)in, n), special);
+        /* CSV: quoted with doubled quotes exactly when special */
+        buf_reset(&ref);
+        if (special)
+            buf_append_char(&ref, '"');
+        for (i = 0; i < n; i++) {
+            if (special && in[i] == '"')
+                buf_append_char(&ref, '"');
+            buf_append_char(&ref, (char)in[i]);
+        }
+        if (special)
+            buf_append_char(&ref, '"');
+        end = enc_fmt_csv_field(out, (const char *)in, n);
+        len = (size_t)(end - out);
+        assert_true(len <= 2 * n + 2);
+        if (len != ref.len || memcmp(out, ref.data, len) != 0)
+            fail_msg("enc_fmt_csv_field('%.*s') = '%.*s', want '%s'", (int)n, (const char *)in,
+                     (int)len, out, ref.data);
+    }
+    buf_release(&ref);
+    for (i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        for (k = 0; k < 3; k++) { /* v - 1, v, v + 1 */
+            uint64_t v = ints[i] + k - 1;
+            int64_t sv = (int64_t)v;
+
+            end = enc_fmt_u64(out, v);
+            snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+            assert_int_equal((size_t)(end - out), strlen(want));
+            assert_memory_equal(out, want, strlen(want));
+            end = enc_fmt_i64(out, sv);
+            snprintf(want, sizeof(want), "%lld", (long long)sv);
+            assert_int_equal((size_t)(end - out), strlen(want));
+            assert_memory_equal(out, want, strlen(want));
+        }
+    }
+}
+
+/* Reference: raw timestamp value in units per second (10^k), floored, via gmtime. */
+static void ts_ref(char *out, size_t cap, int64_t raw, int64_t unit)
+{
+    int64_t secs = raw / unit, frac = raw % unit;
+    struct tm tm;
+    time_t t;
+
+    if (frac < 0) {
+        frac += unit;
+        secs--;
+    }
+    t = (time_t)secs;
+    gmtime_r(&t, &tm);
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (long long)(unit >= 1000000 ? frac / (unit / 1000000) : frac * (1000000 / unit)));
+}
+
+/* The per-second prefix cache of enc_fmt_ts: runs of rows within a second, steps
+ * across second, minute and day boundaries, jumps back and forth, pre-1970
+ * values, in every timestamp unit; each value checked against gmtime. */
+static void test_timestamp_seconds(void **state)
+{
+    struct buf sql;
+    char *got, *line, *next, want[64];
+    const char *f[8];
+    int64_t r = 0, raw;
+    size_t rows = 0, i;
+    int k;
+
+    (void)state;
+    buf_init(&sql, 0);
+    buf_append_str(&sql, "SELECT us, us::TIMESTAMP_MS AS ms, epoch_ms(us::TIMESTAMP_MS) AS raw_ms,"
+                         " us::TIMESTAMP_S AS s, epoch_ms(us::TIMESTAMP_S) AS raw_s,"
+                         " us::TIMESTAMP_NS AS ns, epoch_ns(us::TIMESTAMP_NS) AS raw_ns,"
+                         " epoch_us(us) AS raw_us FROM (SELECT make_timestamp(unnest([");
+    for (k = 0; k < 4000; k++) {
+        uint64_t x = trng();
+        char num[32];
+
+        if (k % 500 == 0) /* a new base between 1950 and 2050, sometimes right at 0 */
+            r = k == 1000 ? -3000000 : (int64_t)(x % 3155760000ULL) * 1000000 - 631152000000000LL;
+        else if (x % 50 == 0) /* a jump back */
+            r -= (int64_t)(x >> 8) % 5000000;
+        else
+            r += (int64_t)((x >> 8) % 400000); /* < 0.4 s: runs within a second */
+        if (k % 700 == 0) /* an exact day boundary */
+            r -= r % 86400000000LL;
+        snprintf(num, sizeof(num), "%s%lld", k ? "," : "", (long long)r);
+        buf_append_str(&sql, num);
+    }
+    buf_append_str(&sql, "])) AS us)");
+    got = encode_sql(ENC_CSV, sql.data, NULL);
+    line = strchr(got, '\n') + 1; /* after the header */
+    for (; *line; line = next + 1) {
+        next = strchr(line, '\n');
+        assert_non_null(next);
+        *next = '\0';
+        f[0] = line;
+        for (i = 1; i < 8; i++) {
+            char *c = strchr(f[i - 1], ',');
+            assert_non_null(c);
+            *c = '\0';
+            f[i] = c + 1;
+        }
+        raw = strtoll(f[7], NULL, 10);
+        ts_ref(want, sizeof(want), raw, 1000000);
+        assert_string_equal(f[0], want);
+        ts_ref(want, sizeof(want), strtoll(f[2], NULL, 10), 1000);
+        assert_string_equal(f[1], want);
+        ts_ref(want, sizeof(want), strtoll(f[4], NULL, 10), 1000);
+        assert_string_equal(f[3], want);
+        ts_ref(want, sizeof(want), strtoll(f[6], NULL, 10), 1000000000);
+        assert_string_equal(f[5], want);
+        rows++;
+    }
+    assert_int_equal(rows, 4000);
+    free(got);
+    buf_release(&sql);
 }
 
 /* ---- Python read-back ---- */
@@ -755,6 +960,8 @@ int main(void)
         cmocka_unit_test(test_doubles),
         cmocka_unit_test(test_empty_result),
         cmocka_unit_test(test_decimal_as_text),
+        cmocka_unit_test(test_text_formatters),
+        cmocka_unit_test(test_timestamp_seconds),
         cmocka_unit_test(test_arrow_all_types),
         cmocka_unit_test(test_arrow_batches),
         cmocka_unit_test(test_msgpack_all_types),
