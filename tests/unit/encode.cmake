@@ -1,6 +1,5 @@
-# Query result encoders (src/query/encode*.c). The query module's own
-# CMakeLists.txt is written by another engineer; until it lists these sources,
-# this file builds them into a private library for the unit test and benchmark.
+# Query result encoders (src/query/encode*.c, dtoa.c) in a small library of their own,
+# so the unit test and benchmark link neither the engine nor the catalog.
 # libdouble-conversion (C++) is only the test's reference for src/query/dtoa.c.
 pkg_check_modules(DCONV REQUIRED IMPORTED_TARGET double-conversion)
 if(NOT TARGET arc_query_encode)
