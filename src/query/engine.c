@@ -579,7 +579,51 @@ static void add_dep(struct query *q, const char *db, const char *m)
     q->ndeps++;
 }
 
-static enum err build_view(struct query *q, const struct query_req *r, const struct plan_ref *ref,
+/* The catalog's spelling of column `name` (case-insensitive), or NULL. */
+static const char *column_named(const struct catalog_column *cols, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(cols[i].name, name))
+            return cols[i].name;
+    return NULL;
+}
+
+/* "Latest row per key" (plan.h): wrap the relation so it keeps, per key group, only
+ * the rows at the group's max time: the DISTINCT ON above then sorts a handful of
+ * rows instead of all of them. NULL keys form a group too (IS NOT DISTINCT FROM). */
+static void wrap_latest(const struct query_plan *plan, const struct catalog_column *cols,
+                        size_t ncols, struct buf *view)
+{
+    struct buf w;
+
+    for (size_t i = 0; i < plan->nlatest_keys; i++)
+        if (!column_named(cols, ncols, plan->latest_keys[i]))
+            return; /* not a column: DuckDB reports it as usual */
+    buf_init(&w, 0);
+    buf_append_str(&w, "WITH __arc_b AS NOT MATERIALIZED (");
+    buf_append(&w, view->data, view->len);
+    buf_append_str(&w, ") SELECT __arc_b.* FROM __arc_b SEMI JOIN (SELECT ");
+    for (size_t i = 0; i < plan->nlatest_keys; i++) {
+        duck_sql_ident_append(&w, column_named(cols, ncols, plan->latest_keys[i]));
+        buf_append_str(&w, ", ");
+    }
+    buf_append_str(&w, "max(\"time\") AS __arc_t FROM __arc_b GROUP BY ALL) AS __arc_l ON ");
+    for (size_t i = 0; i < plan->nlatest_keys; i++) {
+        const char *k = column_named(cols, ncols, plan->latest_keys[i]);
+        buf_append_str(&w, "__arc_b.");
+        duck_sql_ident_append(&w, k);
+        buf_append_str(&w, " IS NOT DISTINCT FROM __arc_l.");
+        duck_sql_ident_append(&w, k);
+        buf_append_str(&w, " AND ");
+    }
+    buf_append_str(&w, "__arc_b.\"time\" = __arc_l.__arc_t");
+    buf_reset(view);
+    buf_append(view, w.data, w.len);
+    buf_release(&w);
+}
+
+static enum err build_view(struct query *q, const struct query_req *r,
+                           const struct query_plan *plan, const struct plan_ref *ref,
                            struct snap *s, struct buf *view, struct errbuf *eb)
 {
     struct query_engine *qe = q->qe;
@@ -647,6 +691,11 @@ static enum err build_view(struct query *q, const struct query_req *r, const str
         rc = errbuf_set(eb, ERR_LIMIT, "measurement '%s' has too many files for one query",
                         ref->measurement);
         goto out;
+    }
+    if (plan->nlatest_keys && plan->nrefs == 1) {
+        size_t before = view->len;
+        wrap_latest(plan, cols, ncols, view);
+        q->prof.latest = view->len != before;
     }
     q->prof.files += lc.nfiles;
     q->prof.buffered_rows += buffered;
@@ -730,7 +779,8 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
     bodies = xcalloc(plan->nrefs ? plan->nrefs : 1, sizeof(*bodies));
     for (size_t i = 0; i < plan->nrefs; i++) {
         buf_init(&views[i], 0);
-        if ((rc = build_view(q, &req, &plan->refs[i], &q->snaps[i], &views[i], eb)) != ERR_OK)
+        if ((rc = build_view(q, &req, plan, &plan->refs[i], &q->snaps[i], &views[i], eb)) !=
+            ERR_OK)
             goto fail;
         bodies[i] = views[i].data;
     }

@@ -67,6 +67,9 @@ static void plan_free(struct query_plan *p)
         free(r->bounds);
     }
     free(p->refs);
+    for (size_t i = 0; i < p->nlatest_keys; i++)
+        free(p->latest_keys[i]);
+    free(p->latest_keys);
     free(p->sql);
     free(p->key);
     free(p);
@@ -223,6 +226,10 @@ static enum err plan_build(struct duck *d, const char *db, const char *sql, size
     if ((rc = deserialize(d, rw.json, &p->sql, eb)) != ERR_OK)
         goto out;
     p->is_volatile = rw.is_volatile;
+    p->latest_keys = rw.latest_keys;
+    p->nlatest_keys = rw.nlatest_keys;
+    rw.latest_keys = NULL;
+    rw.nlatest_keys = 0;
     p->refs = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*p->refs));
     p->nrefs = rw.nrefs;
     for (size_t i = 0; i < rw.nrefs; i++) {

@@ -45,6 +45,10 @@ struct query_plan {
     struct plan_ref *refs;  /* in order of appearance */
     size_t nrefs;
     bool is_volatile;       /* now(), random(), samples: results are never cached */
+    char **latest_keys;     /* DISTINCT ON keys of a "latest row per key" statement over
+                               its only reference (rewrite.c); the engine then keeps
+                               only each key group's newest rows in that relation */
+    size_t nlatest_keys;
     /* cache bookkeeping (plan.c) */
     unsigned refcnt;
     char *key;

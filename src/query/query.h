@@ -76,6 +76,7 @@ struct query_profile {
     size_t files;          /* Parquet files opened (after time pruning) */
     size_t buffered_rows;  /* rows read from the live buffers */
     size_t bounded_refs;   /* references that had a usable time bound */
+    bool latest;           /* read only each key group's newest rows (plan.h) */
 };
 
 /* Parse, check, rewrite and start the statement. On success *out owns a running
@@ -206,6 +207,9 @@ struct query_rewrite {
     struct query_ref *refs;  /* in order of appearance */
     size_t nrefs;
     bool is_volatile;        /* calls now(), random(), ... or samples: never cache */
+    char **latest_keys;      /* "latest row per key" shape (rewrite.c): its DISTINCT ON
+                                keys, for the only reference; NULL otherwise */
+    size_t nlatest_keys;
 };
 
 /* Check and rewrite the output of json_serialize_sql(sql). default_db resolves

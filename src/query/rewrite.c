@@ -650,6 +650,106 @@ static enum err walk_node(struct walk *w, struct jv *v)
     return rc;
 }
 
+/* ---- "latest row per key" ------------------------------------------------------------
+
+   SELECT DISTINCT ON (k1..kn) <columns or *> FROM <one measurement>
+   ORDER BY k1..kn, time DESC [LIMIT ...]  (TSBS lastpoint, Grafana "current value")
+   keeps, per key group, a row with the group's largest time. Restricting the
+   measurement's rows to those whose time is their group's max (a semi join the
+   engine adds to the relation) gives the same answer without sorting every row.
+   Only this exact shape qualifies: no WHERE/GROUP BY/HAVING/QUALIFY/sample/CTE, a
+   select list of plain columns or a bare *, keys that are plain column names. */
+
+static const char *plain_column(const struct jv *e)
+{
+    const struct jv *names;
+
+    if (!e || e->t != J_OBJ || !jstr(e, "class") || strcmp(jstr(e, "class"), "COLUMN_REF"))
+        return NULL;
+    names = jget(e, "column_names");
+    if (!names || names->t != J_ARR || names->n != 1 || names->kids[0]->t != J_STR)
+        return NULL;
+    return names->kids[0]->s;
+}
+
+static bool is_null_or_empty(const struct jv *v)
+{
+    return !v || (v->t == J_RAW && !strcmp(v->s, "null")) || (v->t == J_ARR && v->n == 0);
+}
+
+static void detect_latest(const struct jv *stmts, struct query_rewrite *out)
+{
+    const struct jv *node, *mods, *distinct = NULL, *order = NULL, *sel, *from, *ctes, *map;
+    const struct jv *keys, *orders;
+
+    if (!stmts || stmts->t != J_ARR || stmts->n != 1 || stmts->kids[0]->t != J_OBJ)
+        return;
+    node = jget(stmts->kids[0], "node");
+    if (!node || node->t != J_OBJ || !jstr(node, "type") || strcmp(jstr(node, "type"), "SELECT_NODE"))
+        return;
+    mods = jget(node, "modifiers");
+    if (!mods || mods->t != J_ARR)
+        return;
+    for (size_t i = 0; i < mods->n; i++) {
+        const char *t = jstr(mods->kids[i], "type");
+        if (t && !strcmp(t, "DISTINCT_MODIFIER") && !distinct)
+            distinct = mods->kids[i];
+        else if (t && !strcmp(t, "ORDER_MODIFIER") && !order)
+            order = mods->kids[i];
+        else if (!t || strcmp(t, "LIMIT_MODIFIER"))
+            return;
+    }
+    if (!distinct || !order)
+        return;
+    ctes = jget(node, "cte_map");
+    map = ctes ? jget(ctes, "map") : NULL;
+    from = jget(node, "from_table");
+    if (!is_null_or_empty(jget(node, "where_clause")) ||
+        !is_null_or_empty(jget(node, "group_expressions")) ||
+        !is_null_or_empty(jget(node, "group_sets")) || !is_null_or_empty(jget(node, "having")) ||
+        !is_null_or_empty(jget(node, "qualify")) || !is_null_or_empty(jget(node, "sample")) ||
+        (map && !is_null_or_empty(map)) || !from || !jstr(from, "type") ||
+        strcmp(jstr(from, "type"), "BASE_TABLE") || !is_null_or_empty(jget(from, "sample")))
+        return;
+    sel = jget(node, "select_list");
+    if (!sel || sel->t != J_ARR || sel->n == 0)
+        return;
+    for (size_t i = 0; i < sel->n; i++) {
+        const struct jv *e = sel->kids[i];
+        const char *cls = jstr(e, "class");
+        if (plain_column(e))
+            continue;
+        if (!cls || strcmp(cls, "STAR") || !is_null_or_empty(jget(e, "exclude_list")) ||
+            !is_null_or_empty(jget(e, "replace_list")) || !is_null_or_empty(jget(e, "expr")) ||
+            !is_null_or_empty(jget(e, "qualified_exclude_list")) ||
+            !is_null_or_empty(jget(e, "rename_list")) ||
+            (jget(e, "columns") && strcmp(jget(e, "columns")->s ? jget(e, "columns")->s : "", "false")))
+            return;
+    }
+    keys = jget(distinct, "distinct_on_targets");
+    orders = jget(order, "orders");
+    if (!keys || keys->t != J_ARR || keys->n == 0 || keys->n > 16 || !orders ||
+        orders->t != J_ARR || orders->n != keys->n + 1)
+        return;
+    for (size_t i = 0; i < keys->n; i++) {
+        const char *k = plain_column(keys->kids[i]);
+        const char *o = plain_column(jget(orders->kids[i], "expression"));
+        if (!k || !o || strcasecmp(k, o) || !strcasecmp(k, "time"))
+            return;
+    }
+    {
+        const struct jv *last = orders->kids[keys->n];
+        const char *o = plain_column(jget(last, "expression"));
+        if (!o || strcasecmp(o, "time") || !jstr(last, "type") ||
+            strcmp(jstr(last, "type"), "DESCENDING"))
+            return;
+    }
+    out->latest_keys = xcalloc(keys->n, sizeof(*out->latest_keys));
+    for (size_t i = 0; i < keys->n; i++)
+        out->latest_keys[i] = xstrdup(plain_column(keys->kids[i]));
+    out->nlatest_keys = keys->n;
+}
+
 static void refs_free(struct query_ref *refs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -707,9 +807,17 @@ enum err query_rewrite_tree(const char *tree_json, size_t len, const char *defau
     }
     w.default_db = default_db ? default_db : "default";
     w.eb = eb;
+    detect_latest(stmts, out); /* before the walk renames the table */
     rc = walk_node(&w, stmts);
     if (rc)
         goto out;
+    if (w.nrefs != 1) { /* the FROM was a CTE or not a measurement */
+        for (size_t i = 0; i < out->nlatest_keys; i++)
+            free(out->latest_keys[i]);
+        free(out->latest_keys);
+        out->latest_keys = NULL;
+        out->nlatest_keys = 0;
+    }
     buf_init(&b, 0);
     jv_dump(root, &b);
     out->json = buf_steal(&b, NULL);
@@ -719,6 +827,13 @@ enum err query_rewrite_tree(const char *tree_json, size_t len, const char *defau
     w.refs = NULL;
     w.nrefs = 0;
 out:
+    if (rc != ERR_OK) {
+        for (size_t i = 0; i < out->nlatest_keys; i++)
+            free(out->latest_keys[i]);
+        free(out->latest_keys);
+        out->latest_keys = NULL;
+        out->nlatest_keys = 0;
+    }
     refs_free(w.refs, w.nrefs);
     free(w.ctes);
     free(w.sel);
@@ -732,5 +847,8 @@ void query_rewrite_release(struct query_rewrite *rw)
         return;
     free(rw->json);
     refs_free(rw->refs, rw->nrefs);
+    for (size_t i = 0; i < rw->nlatest_keys; i++)
+        free(rw->latest_keys[i]);
+    free(rw->latest_keys);
     memset(rw, 0, sizeof(*rw));
 }
