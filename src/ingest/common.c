@@ -10,10 +10,13 @@
 #include "ingest/ingest_int.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/limits.h"
 #include "core/mem.h"
@@ -561,4 +564,217 @@ enum err ictx_set_field(struct ictx *x, struct batch *b, size_t row, const char 
     if (c)
         ival_store(b, c, row, v);
     return ERR_OK;
+}
+
+/* ---- parallel decoding ------------------------------------------------------ */
+
+/* Decoding threads running now, over every request of the process. The only
+ * process-wide state of the decoders: a hint, read without a lock, that keeps a
+ * loaded server from splitting requests (with every core busy a split only adds
+ * the merge). */
+static _Atomic long g_decoding;
+
+static size_t ncpu(void)
+{
+    static _Atomic long cached;
+    long n = atomic_load(&cached);
+
+    if (n <= 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1)
+            n = 1;
+        atomic_store(&cached, n);
+    }
+    return (size_t)n;
+}
+
+size_t ingest_par_begin(size_t units, size_t min_units)
+{
+    long busy = atomic_load(&g_decoding);
+    size_t cpus = ncpu(), n = 1;
+
+    if (cpus > 1 && min_units && units >= 2 * min_units && busy < (long)cpus) {
+        n = cpus - (size_t)busy;
+        if (n > units / min_units)
+            n = units / min_units;
+        if (n > INGEST_MAX_PARTS)
+            n = INGEST_MAX_PARTS;
+        if (n < 1)
+            n = 1;
+    }
+    atomic_fetch_add(&g_decoding, (long)n);
+    return n;
+}
+
+void ingest_par_end(size_t nparts)
+{
+    atomic_fetch_sub(&g_decoding, (long)nparts);
+}
+
+struct part_thread {
+    pthread_t t;
+    ingest_part_fn *fn;
+    void *arg;
+    bool started;
+};
+
+static void *part_main(void *arg)
+{
+    struct part_thread *pt = arg;
+    pt->fn(pt->arg);
+    return NULL;
+}
+
+void ingest_parts_run(ingest_part_fn *fn, void *args, size_t arg_size, size_t n)
+{
+    struct part_thread pts[INGEST_MAX_PARTS];
+    size_t i;
+
+    if (n > INGEST_MAX_PARTS)
+        n = INGEST_MAX_PARTS;
+    if (n == 0)
+        return;
+    for (i = 1; i < n; i++) {
+        pts[i].fn = fn;
+        pts[i].arg = (char *)args + i * arg_size;
+        /* no thread (resource limits): the part runs below on this thread */
+        pts[i].started = pthread_create(&pts[i].t, NULL, part_main, &pts[i]) == 0;
+    }
+    fn(args);
+    for (i = 1; i < n; i++) {
+        if (pts[i].started)
+            pthread_join(pts[i].t, NULL);
+        else
+            fn(pts[i].arg);
+    }
+}
+
+static size_t col_size(enum batch_type t)
+{
+    return t == BATCH_BOOL ? 1 : t == BATCH_STR ? sizeof(uint32_t) : 8;
+}
+
+static bool is_int_type(enum batch_type t)
+{
+    return t == BATCH_I64 || t == BATCH_U64;
+}
+
+/* Append the rows of s to d (same measurement). false: a sequential decode would
+ * have failed or built something else (see ictx_merge); d may then be half-merged. */
+static bool merge_batch(struct ictx *x, struct batch *d, const struct batch *s)
+{
+    size_t i, j, r, nnew = 0, row0, n = s->nrows;
+    size_t *map = xreallocarray(NULL, s->ncols ? s->ncols : 1, sizeof(*map));
+    uint32_t *remap = NULL;
+    bool ok = false;
+
+    /* pass 1: can every column of s join d the way a sequential decode would? */
+    for (i = 0; i < s->ncols; i++) {
+        const struct batch_col *sc = &s->cols[i];
+        size_t len = strlen(sc->name);
+        struct batch_col *dc = batch_find_col(d, sc->name, len);
+
+        if (dc) {
+            if (dc->is_tag != sc->is_tag)
+                goto out;
+            if (dc->type != sc->type && !(dc->type == BATCH_F64 && is_int_type(sc->type)) &&
+                !(is_int_type(dc->type) && sc->type == BATCH_F64))
+                goto out;
+            continue;
+        }
+        for (j = 0; j < d->ncols; j++)
+            if (strcasecmp(d->cols[j].name, sc->name) == 0)
+                goto out;
+        nnew++;
+    }
+    if (nnew > x->lim.max_cols || d->ncols > x->lim.max_cols - nnew)
+        goto out;
+
+    /* pass 2: widen, add the new columns (earlier rows NULL), then copy */
+    for (i = 0; i < s->ncols; i++) {
+        const struct batch_col *sc = &s->cols[i];
+        size_t len = strlen(sc->name);
+        struct batch_col *dc = batch_find_col(d, sc->name, len);
+
+        if (!dc)
+            dc = batch_add_col(d, sc->name, len, sc->type, sc->is_tag);
+        else if (is_int_type(dc->type) && sc->type == BATCH_F64)
+            batch_col_widen_to_f64(d, dc);
+        map[i] = (size_t)(dc - d->cols);
+    }
+    row0 = batch_add_rows(d, n); /* every column NULL in the new rows */
+    if (n)
+        memcpy(d->time_us + row0, s->time_us, n * sizeof(*d->time_us));
+    for (i = 0; i < s->ncols && n; i++) {
+        const struct batch_col *sc = &s->cols[i];
+        struct batch_col *dc = &d->cols[map[i]];
+
+        if (sc->valid)
+            memcpy(dc->valid + row0, sc->valid, n);
+        else
+            memset(dc->valid + row0, 1, n);
+        if (dc->type == sc->type && dc->type != BATCH_STR) {
+            memcpy((char *)dc->data + row0 * col_size(dc->type), sc->data,
+                   n * col_size(dc->type));
+        } else if (dc->type == BATCH_F64) {
+            /* integers into a DOUBLE column, as ival_store converts them */
+            double *dv = (double *)dc->data + row0;
+            for (r = 0; r < n; r++)
+                dv[r] = sc->type == BATCH_I64 ? (double)((const int64_t *)sc->data)[r]
+                                              : (double)((const uint64_t *)sc->data)[r];
+        } else {
+            /* strings: ids of s's dictionary -> ids of d's */
+            const uint32_t *sv = sc->data;
+            uint32_t *dv = (uint32_t *)dc->data + row0;
+            size_t nd = strdict_count(s->dict);
+            if (!remap) {
+                remap = xreallocarray(NULL, nd ? nd : 1, sizeof(*remap));
+                for (r = 0; r < nd; r++) {
+                    size_t sl;
+                    const char *str = strdict_get(s->dict, (uint32_t)r, &sl);
+                    remap[r] = strdict_intern(d->dict, str, sl);
+                }
+            }
+            for (r = 0; r < n; r++)
+                dv[r] = (sc->valid && !sc->valid[r]) || sv[r] >= nd ? 0 : remap[sv[r]];
+        }
+    }
+    ok = true;
+out:
+    free(remap);
+    free(map);
+    return ok;
+}
+
+bool ictx_merge(struct ictx *dst, struct ictx *src)
+{
+    size_t i;
+    uint32_t id;
+
+    if (src->nrows > dst->lim.max_rows - dst->nrows)
+        return false;
+    for (i = 0; i < src->nbatches; i++) {
+        struct batch *sb = src->batches[i];
+        size_t len = strlen(sb->measurement);
+
+        if (strdict_find(dst->mnames, sb->measurement, len, &id)) {
+            if (!merge_batch(dst, dst->batches[id], sb))
+                return false;
+            continue;
+        }
+        /* a measurement new to dst moves over whole */
+        if (dst->nbatches >= dst->lim.max_measurements)
+            return false;
+        if (dst->nbatches == dst->cap) {
+            dst->cap = dst->cap ? dst->cap * 2 : 8;
+            dst->batches = xreallocarray(dst->batches, dst->cap, sizeof(*dst->batches));
+        }
+        (void)strdict_intern(dst->mnames, sb->measurement, len); /* id == nbatches */
+        dst->batches[dst->nbatches++] = sb;
+        src->batches[i] = NULL;
+    }
+    dst->nrows += src->nrows;
+    dst->last = NULL; /* caches point into batches that changed */
+    dst->pred_b = NULL;
+    return true;
 }

@@ -104,6 +104,34 @@ static inline void ival_store(struct batch *b, struct batch_col *c, size_t row,
     }
 }
 
+/* ---- parallel decoding (common.c) ----------------------------------------------
+ * A large body is cut into parts (line protocol: at newlines; MessagePack: by item
+ * index) that decode on their own threads into their own ictx; ictx_merge() then
+ * appends part i+1 to part 0 as if one decoder had read them in order. Whenever
+ * the merged result could differ from a sequential decode (any part failed, a
+ * type or tag/field conflict between parts, a cap passed only by the sum), the
+ * decoder throws the parts away and decodes the body sequentially, so results
+ * and error messages ("line N", "item N") are exactly the sequential ones. */
+
+/* How many parts to cut a body of `units` (bytes, items) into: 1 unless at least
+ * 2 * min_units, at most one per idle core (cores minus decoding threads running
+ * now, over all requests) and INGEST_MAX_PARTS. Counts the parts as running until
+ * ingest_par_end(n); min_units 0 forces 1. */
+size_t ingest_par_begin(size_t units, size_t min_units);
+void ingest_par_end(size_t nparts);
+
+typedef void ingest_part_fn(void *arg);
+/* Run fn on args[0..n) (each arg_size bytes): part 0 on this thread, the others
+ * on new threads (or here, if a thread cannot be created); returns when all are done. */
+void ingest_parts_run(ingest_part_fn *fn, void *args, size_t arg_size, size_t n);
+
+/* Append everything src collected to dst, as if src's rows had followed dst's in
+ * one decode (columns widened, dictionary ids remapped, new columns and
+ * measurements in order of first use). false when a sequential decode would have
+ * failed or built something else; dst is then unusable (ictx_abort both).
+ * Either way src still needs ictx_abort (it keeps nothing dst took). */
+bool ictx_merge(struct ictx *dst, struct ictx *src);
+
 /* "float" "integer" "unsigned" "string" "boolean" "null": the words in messages. */
 const char *ival_kind_name(enum ival_kind k);
 const char *ingest_type_name(enum batch_type t);

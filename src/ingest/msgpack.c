@@ -293,7 +293,9 @@ struct md {
     struct ictx x;
     int64_t now_us;
     struct errbuf *eb;
-    size_t item; /* index of the item being decoded */
+    size_t item;   /* index of the item being decoded */
+    size_t nparts; /* decode an array of items in this many parts (1: one pass) */
+    size_t used;   /* parts the result came from */
 };
 
 /* Positions of an item's known keys (cursor at the value), has_* if present. */
@@ -809,6 +811,85 @@ static enum err decode_item(struct md *d, struct mp *m)
     return it.has_columns ? decode_columnar(d, &it) : decode_row(d, &it);
 }
 
+/* One part of a parallel decode: items [from, to) of the array whose first item
+ * is at m; the part skips the items before its own. */
+struct mp_part {
+    struct md d;
+    struct mp m;   /* at item 0; after the run, past item to - 1 */
+    size_t from, to;
+    enum err rc;
+    struct errbuf eb; /* the part's own message; never shown */
+};
+
+static void mp_part_main(void *arg)
+{
+    struct mp_part *pt = arg;
+    size_t i;
+
+    pt->rc = ERR_OK;
+    for (i = 0; i < pt->from; i++) {
+        if (!mp_skip(&pt->m, 0)) {
+            pt->rc = ERR_PARSE;
+            return;
+        }
+    }
+    for (i = pt->from; i < pt->to && pt->rc == ERR_OK; i++) {
+        pt->d.item = i;
+        pt->rc = decode_item(&pt->d, &pt->m);
+    }
+}
+
+/* Decode the n items at *m in d->nparts parts on their own threads, merged into
+ * d->x (which holds nothing yet). Items are independent but for the columns they
+ * share, which ictx_merge reconciles exactly or refuses; every part but the first
+ * skips the items before its own, so later parts get fewer items to decode. true:
+ * done, *m past the array; false: nothing changed, decode sequentially (a part
+ * failed or the parts do not merge: the sequential pass gives the one message). */
+static bool decode_items_parts(struct md *d, struct mp *m, size_t n)
+{
+    struct mp_part *parts;
+    size_t k = d->nparts, i, at = 0;
+    bool ok = true;
+
+    if (k > INGEST_MAX_PARTS)
+        k = INGEST_MAX_PARTS;
+    if (k < 2 || n < k || d->x.nbatches)
+        return false;
+    parts = xcalloc(k, sizeof(*parts));
+    for (i = 0; i < k; i++) {
+        /* skipping an item costs about a third of decoding it: part i's share
+         * shrinks so that skip + decode take about as long in every part */
+        size_t end = i + 1 == k ? n : at + (n - at) * 3 / (3 * (k - i) - (k - i - 1));
+        if (end <= at)
+            end = at + 1;
+        if (end > n)
+            end = n;
+        errbuf_init(&parts[i].eb);
+        ictx_init(&parts[i].d.x, &d->x.lim);
+        parts[i].d.now_us = d->now_us;
+        parts[i].d.eb = &parts[i].eb;
+        parts[i].m = *m;
+        parts[i].from = at;
+        parts[i].to = end;
+        at = end;
+    }
+    ingest_parts_run(mp_part_main, parts, sizeof(*parts), k);
+    for (i = 0; i < k && ok; i++)
+        ok = parts[i].rc == ERR_OK && (i == 0 || ictx_merge(&parts[0].d.x, &parts[i].d.x));
+    if (ok) {
+        ictx_abort(&d->x);
+        d->x = parts[0].d.x;
+        *m = parts[k - 1].m;
+        d->used = k;
+    } else {
+        ictx_abort(&parts[0].d.x);
+    }
+    for (i = 1; i < k; i++)
+        ictx_abort(&parts[i].d.x);
+    free(parts);
+    return ok;
+}
+
 static enum err decode_items(struct md *d, struct mp *m)
 {
     struct mpv v;
@@ -820,6 +901,8 @@ static enum err decode_items(struct md *d, struct mp *m)
     if (v.k != MK_ARR)
         return errbuf_set(d->eb, ERR_PARSE, "invalid MessagePack payload: 'batch' must be an array");
     n = v.n;
+    if (d->nparts > 1 && decode_items_parts(d, m, n))
+        return ERR_OK;
     for (i = 0; i < n; i++) {
         d->item = i;
         rc = decode_item(d, m);
@@ -829,9 +912,32 @@ static enum err decode_items(struct md *d, struct mp *m)
     return ERR_OK;
 }
 
+static enum err mp_decode(const uint8_t *body, size_t len, int64_t now_us,
+                          const struct ingest_limits *lim, size_t nparts,
+                          struct ingest_result *out, size_t *parts_used, struct errbuf *eb);
+
 enum err ingest_msgpack_decode(const uint8_t *body, size_t len, int64_t now_us,
                                const struct ingest_limits *lim, struct ingest_result *out,
                                struct errbuf *eb)
+{
+    size_t n = ingest_par_begin(len, INGEST_PAR_MIN_BYTES);
+    enum err rc = mp_decode(body, len, now_us, lim, n, out, NULL, eb);
+
+    ingest_par_end(n);
+    return rc;
+}
+
+enum err ingest_msgpack_decode_parts(const uint8_t *body, size_t len, int64_t now_us,
+                                     const struct ingest_limits *lim, size_t nparts,
+                                     struct ingest_result *out, size_t *parts_used,
+                                     struct errbuf *eb)
+{
+    return mp_decode(body, len, now_us, lim, nparts, out, parts_used, eb);
+}
+
+static enum err mp_decode(const uint8_t *body, size_t len, int64_t now_us,
+                          const struct ingest_limits *lim, size_t nparts,
+                          struct ingest_result *out, size_t *parts_used, struct errbuf *eb)
 {
     struct md d;
     struct mp m = {body, body + len}, probe;
@@ -843,6 +949,8 @@ enum err ingest_msgpack_decode(const uint8_t *body, size_t len, int64_t now_us,
     ictx_init(&d.x, lim);
     d.now_us = now_us;
     d.eb = eb;
+    d.nparts = nparts;
+    d.used = 1;
     probe = m;
     if (len == 0) {
         rc = errbuf_set(eb, ERR_PARSE, "invalid MessagePack payload: empty body");
@@ -875,6 +983,8 @@ enum err ingest_msgpack_decode(const uint8_t *body, size_t len, int64_t now_us,
     if (rc != ERR_OK)
         goto fail;
     ictx_finish(&d.x, out);
+    if (parts_used)
+        *parts_used = d.used;
     return ERR_OK;
 
 fail:
