@@ -42,6 +42,9 @@ struct ictx {
     size_t last_len;         /* strlen(last->measurement) */
     struct batch *pred_b;    /* column prediction: lines repeat the previous line's */
     size_t pred;             /* layout, so the next key is usually column `pred` */
+    struct batch *clen_b;    /* name lengths of clen_b's columns [0, nclen), so a */
+    uint16_t *clen;          /* predicted column is checked without a strlen; */
+    size_t nclen, clen_cap;  /* valid while clen_b is: columns never change names */
 };
 
 void ictx_init(struct ictx *x, const struct ingest_limits *lim);
