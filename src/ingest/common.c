@@ -282,11 +282,134 @@ bool ingest_time_f64(double t, enum tunit u, int64_t *us)
     return true;
 }
 
+/* ---- series cache ----------------------------------------------------------- */
+
+uint64_t series_hash(const char *s, size_t len)
+{
+    const uint64_t k = 0x9E3779B97F4A7C15ull;
+    uint64_t h = len * k, w;
+
+    while (len >= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 31;
+        s += 8;
+        len -= 8;
+    }
+    if (len) {
+        w = 0;
+        memcpy(&w, s, len);
+        h = (h ^ w) * k;
+    }
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 32);
+}
+
+static void series_free(struct series_cache *sk)
+{
+    free(sk->slots);
+    free(sk->ents);
+    free(sk->pairs);
+    memset(sk, 0, sizeof(*sk));
+}
+
+const struct series_ent *series_find(const struct series_cache *sk, const struct batch *b,
+                                     const char *key, size_t len, uint64_t h)
+{
+    size_t mask = sk->nslots - 1, pos;
+
+    if (!sk->nslots)
+        return NULL;
+    for (pos = h & mask; sk->slots[pos]; pos = (pos + 1) & mask) {
+        const struct series_ent *e = &sk->ents[sk->slots[pos] - 1];
+        if (e->hash == h && e->len == len && (!b || e->b == b) && memcmp(e->key, key, len) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Remember key -> (b, the pairs just pushed from `first`); a full cache keeps what it has. */
+void series_add(struct series_cache *sk, const char *key, size_t len, uint64_t h,
+                struct batch *b, size_t first)
+{
+    size_t mask, pos, i;
+    struct series_ent *e;
+
+    if (sk->nents >= SERIES_MAX_ENTRIES) {
+        sk->npairs = first;
+        return;
+    }
+    if ((sk->nents + 1) * 2 > sk->nslots) {
+        size_t n = sk->nslots ? sk->nslots * 2 : 256;
+        free(sk->slots);
+        sk->slots = xcalloc(n, sizeof(*sk->slots));
+        sk->nslots = n;
+        for (i = 0; i < sk->nents; i++) {
+            for (pos = sk->ents[i].hash & (n - 1); sk->slots[pos]; pos = (pos + 1) & (n - 1))
+                ;
+            sk->slots[pos] = (uint32_t)(i + 1);
+        }
+    }
+    if (sk->nents == sk->ents_cap) {
+        sk->ents_cap = sk->ents_cap ? sk->ents_cap * 2 : 128;
+        sk->ents = xreallocarray(sk->ents, sk->ents_cap, sizeof(*sk->ents));
+    }
+    e = &sk->ents[sk->nents];
+    e->key = key;
+    e->len = len;
+    e->hash = h;
+    e->b = b;
+    e->first = (uint32_t)first;
+    e->ntags = (uint32_t)((sk->npairs - first) / 2);
+    mask = sk->nslots - 1;
+    for (pos = h & mask; sk->slots[pos]; pos = (pos + 1) & mask)
+        ;
+    sk->slots[pos] = (uint32_t)(++sk->nents);
+}
+
+void series_push(struct series_cache *sk, uint32_t col, uint32_t id)
+{
+    if (sk->npairs + 2 > sk->pairs_cap) {
+        sk->pairs_cap = sk->pairs_cap ? sk->pairs_cap * 2 : 256;
+        sk->pairs = xreallocarray(sk->pairs, sk->pairs_cap, sizeof(*sk->pairs));
+    }
+    sk->pairs[sk->npairs++] = col;
+    sk->pairs[sk->npairs++] = id;
+}
+
+void ictx_series_store(struct ictx *x, const struct series_ent *e, size_t row)
+{
+    const uint32_t *pr = x->series.pairs + e->first;
+    size_t i;
+
+    for (i = 0; i < e->ntags; i++, pr += 2) {
+        struct batch_col *c = &e->b->cols[pr[0]];
+        ((uint32_t *)c->data)[row] = pr[1];
+        c->valid[row] = 1; /* batch_add_row keeps every validity vector */
+    }
+    if (e->ntags) {
+        /* as after parsing the last tag: predict the column after it */
+        x->pred_b = e->b;
+        x->pred = pr[-2] + 1;
+    }
+}
+
 /* ---- result builder --------------------------------------------------------- */
+
+static _Atomic bool g_series_off; /* ingest_test_series_cache */
+
+#ifdef ARC_TESTING
+void ingest_test_series_cache(bool on)
+{
+    atomic_store(&g_series_off, !on);
+}
+#endif
 
 void ictx_init(struct ictx *x, const struct ingest_limits *lim)
 {
     memset(x, 0, sizeof(*x));
+    x->series_off = atomic_load(&g_series_off);
     if (lim)
         x->lim = *lim;
     else
@@ -302,6 +425,7 @@ void ictx_abort(struct ictx *x)
         batch_free(x->batches[i]);
     free(x->batches);
     free(x->clen);
+    series_free(&x->series);
     strdict_free(x->mnames);
     memset(x, 0, sizeof(*x));
 }
@@ -316,6 +440,7 @@ void ictx_finish(struct ictx *x, struct ingest_result *out)
     out->nbatches = x->nbatches;
     out->nrows = x->nrows;
     free(x->clen);
+    series_free(&x->series);
     strdict_free(x->mnames);
     memset(x, 0, sizeof(*x));
 }

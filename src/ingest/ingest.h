@@ -97,6 +97,13 @@ enum err ingest_lp_decode_parts(const char *body, size_t len, enum ingest_precis
                                 struct ingest_result *out, size_t *parts_used,
                                 struct errbuf *eb);
 
+#ifdef ARC_TESTING
+/* Test hook: with on == false decoders started afterwards skip the series cache
+ * (ingest_int.h) and look every tag up, so tests and fuzzers can compare the two.
+ * Process-wide; call it while no decode runs. */
+void ingest_test_series_cache(bool on);
+#endif
+
 /* Decode an Arc MessagePack body: a row item {m,t?,h?,tags?,fields|f}, a columnar
  * item {m,columns,tag_keys?}, {"batch":[items]} or a top-level array of items.
  * Integer times are in s/ms/µs/ns by magnitude (docs/ingest.md). Same errors as

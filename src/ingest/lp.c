@@ -23,37 +23,6 @@
 #include "core/mem.h"
 #include "ingest/ingest_int.h"
 
-/* Series-key cache. Lines of one series repeat their measurement and tag set
- * byte for byte ("cpu,hostname=host_7,region=...,service_environment=test"),
- * and decoding those bytes again gives the same batch, tag columns and dictionary
- * ids: columns are never removed or renamed, a tag column stays a tag, and every
- * check on a tag (name rules, caps, UTF-8) passed the first time and depends only
- * on those bytes. So the first successful parse of a series key records its
- * (column, id) pairs, and later lines with the same bytes store them directly: one
- * hash and one compare instead of a column lookup and a dictionary lookup per tag
- * (the profile of tsbs-cpu, 10 tags per line, showed ~35 % of decoding there).
- * Keys are slices of the body (borrowed for the decode); only keys without a
- * backslash are cached, so the key ends at the first space. */
-#define SK_MAX_ENTRIES 65536u /* series remembered per decoder (memory ~ entries + tags) */
-
-struct skey {
-    const char *key;  /* measurement and tag set, borrowed from the body */
-    size_t len;
-    uint64_t hash;
-    struct batch *b;  /* the measurement's batch */
-    uint32_t first;   /* its tags: pairs[first .. first + ntags) */
-    uint32_t ntags;
-};
-
-struct skeys {
-    uint32_t *slots;      /* nslots entries: index into ents + 1, 0 = empty */
-    size_t nslots;        /* power of two, load under 1/2 */
-    struct skey *ents;
-    size_t nents, ents_cap;
-    uint32_t *pairs;      /* column index, dictionary id, column index, id, ... */
-    size_t npairs, pairs_cap; /* in uint32_t */
-};
-
 struct lp {
     struct ictx x;
     enum ingest_precision prec;
@@ -64,7 +33,6 @@ struct lp {
     size_t kcap;
     char *vbuf;      /* scratch for unescaped values and strtod copies */
     size_t vcap;
-    struct skeys sk; /* series-key cache (below) */
 };
 
 /* Byte classes: which bytes stop a token of each kind. Backslash is handled
@@ -143,124 +111,17 @@ static enum err lp_prefix(struct lp *lp, enum err rc)
     return rc;
 }
 
-static uint64_t sk_hash(const char *s, size_t len)
+/* A line whose series key is cached: a new row with the series' tags. */
+static enum err sk_apply(struct lp *lp, const struct series_ent *e)
 {
-    const uint64_t k = 0x9E3779B97F4A7C15ull;
-    uint64_t h = len * k, w;
-
-    while (len >= 8) {
-        memcpy(&w, s, 8);
-        h = (h ^ w) * k;
-        h ^= h >> 31;
-        s += 8;
-        len -= 8;
-    }
-    if (len) {
-        w = 0;
-        memcpy(&w, s, len);
-        h = (h ^ w) * k;
-    }
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9ull;
-    return h ^ (h >> 32);
-}
-
-static void sk_free(struct skeys *sk)
-{
-    free(sk->slots);
-    free(sk->ents);
-    free(sk->pairs);
-    memset(sk, 0, sizeof(*sk));
-}
-
-static const struct skey *sk_find(const struct skeys *sk, const char *key, size_t len,
-                                  uint64_t h)
-{
-    size_t mask = sk->nslots - 1, pos;
-
-    if (!sk->nslots)
-        return NULL;
-    for (pos = h & mask; sk->slots[pos]; pos = (pos + 1) & mask) {
-        const struct skey *e = &sk->ents[sk->slots[pos] - 1];
-        if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0)
-            return e;
-    }
-    return NULL;
-}
-
-/* Remember key -> (b, the pairs just pushed from `first`); a full cache keeps what it has. */
-static void sk_add(struct skeys *sk, const char *key, size_t len, uint64_t h, struct batch *b,
-                   size_t first)
-{
-    size_t mask, pos, i;
-    struct skey *e;
-
-    if (sk->nents >= SK_MAX_ENTRIES) {
-        sk->npairs = first;
-        return;
-    }
-    if ((sk->nents + 1) * 2 > sk->nslots) {
-        size_t n = sk->nslots ? sk->nslots * 2 : 256;
-        free(sk->slots);
-        sk->slots = xcalloc(n, sizeof(*sk->slots));
-        sk->nslots = n;
-        for (i = 0; i < sk->nents; i++) {
-            for (pos = sk->ents[i].hash & (n - 1); sk->slots[pos]; pos = (pos + 1) & (n - 1))
-                ;
-            sk->slots[pos] = (uint32_t)(i + 1);
-        }
-    }
-    if (sk->nents == sk->ents_cap) {
-        sk->ents_cap = sk->ents_cap ? sk->ents_cap * 2 : 128;
-        sk->ents = xreallocarray(sk->ents, sk->ents_cap, sizeof(*sk->ents));
-    }
-    e = &sk->ents[sk->nents];
-    e->key = key;
-    e->len = len;
-    e->hash = h;
-    e->b = b;
-    e->first = (uint32_t)first;
-    e->ntags = (uint32_t)((sk->npairs - first) / 2);
-    mask = sk->nslots - 1;
-    for (pos = h & mask; sk->slots[pos]; pos = (pos + 1) & mask)
-        ;
-    sk->slots[pos] = (uint32_t)(++sk->nents);
-}
-
-static void sk_push(struct skeys *sk, uint32_t col, uint32_t id)
-{
-    if (sk->npairs + 2 > sk->pairs_cap) {
-        sk->pairs_cap = sk->pairs_cap ? sk->pairs_cap * 2 : 256;
-        sk->pairs = xreallocarray(sk->pairs, sk->pairs_cap, sizeof(*sk->pairs));
-    }
-    sk->pairs[sk->npairs++] = col;
-    sk->pairs[sk->npairs++] = id;
-}
-
-/* Store a cached series' tags into a new row of its batch (see struct skey). */
-static enum err sk_apply(struct lp *lp, const struct skey *e)
-{
-    struct batch *b = e->b;
-    const uint32_t *pr = lp->sk.pairs + e->first;
-    size_t row, i;
     enum err rc;
 
-    lp->x.last = b;
-    lp->x.last_len = strlen(b->measurement);
+    lp->x.last = e->b;
+    lp->x.last_len = strlen(e->b->measurement);
     rc = ictx_rows(&lp->x, 1, lp->eb);
     if (rc != ERR_OK)
         return lp_prefix(lp, rc);
-    row = batch_add_row(b, 0);
-    for (i = 0; i < e->ntags; i++, pr += 2) {
-        struct batch_col *c = &b->cols[pr[0]];
-        ((uint32_t *)c->data)[row] = pr[1];
-        c->valid[row] = 1; /* batch_add_row keeps every validity vector */
-    }
-    if (e->ntags) {
-        /* as after parsing the last tag: predict the column after it */
-        lp->x.pred_b = b;
-        lp->x.pred = pr[-2] + 1;
-    }
+    ictx_series_store(&lp->x, e, batch_add_row(e->b, 0));
     return ERR_OK;
 }
 
@@ -490,14 +351,15 @@ static enum err parse_line(struct lp *lp, const char **pp, const char *end)
     int64_t t;
     struct ival v;
 
-    /* a series key seen before: its measurement and tags are known */
+    /* a series key seen before (same measurement and tag set bytes, no
+     * backslash, so the key ends at the first space): see struct series_cache */
     {
         const char *sp = memchr(p, ' ', (size_t)(end - p));
-        if (sp && sp > p && !memchr(p, '\n', (size_t)(sp - p)) &&
+        if (!lp->x.series_off && sp && sp > p && !memchr(p, '\n', (size_t)(sp - p)) &&
             !memchr(p, '\\', (size_t)(sp - p))) {
-            const struct skey *e;
-            sk_h = sk_hash(p, (size_t)(sp - p));
-            e = sk_find(&lp->sk, p, (size_t)(sp - p), sk_h);
+            const struct series_ent *e;
+            sk_h = series_hash(p, (size_t)(sp - p));
+            e = series_find(&lp->x.series, NULL, p, (size_t)(sp - p), sk_h);
             if (e) {
                 rc = sk_apply(lp, e);
                 if (rc != ERR_OK)
@@ -509,7 +371,7 @@ static enum err parse_line(struct lp *lp, const char **pp, const char *end)
             }
             sk_key = p;
             sk_len = (size_t)(sp - p);
-            sk_first = lp->sk.npairs;
+            sk_first = lp->x.series.npairs;
         }
     }
 
@@ -564,14 +426,14 @@ static enum err parse_line(struct lp *lp, const char **pp, const char *end)
         if (rc != ERR_OK)
             return lp_prefix(lp, rc);
         if (sk_key)
-            sk_push(&lp->sk, (uint32_t)(c - b->cols), ((uint32_t *)c->data)[row]);
+            series_push(&lp->x.series, (uint32_t)(c - b->cols), ((uint32_t *)c->data)[row]);
         if (p == end)
             break;
     }
-    if (sk_key && p == sk_key + sk_len && lp->sk.npairs > sk_first)
-        sk_add(&lp->sk, sk_key, sk_len, sk_h, b, sk_first);
+    if (sk_key && p == sk_key + sk_len && lp->x.series.npairs > sk_first)
+        series_add(&lp->x.series, sk_key, sk_len, sk_h, b, sk_first);
     else if (sk_key)
-        lp->sk.npairs = sk_first;
+        lp->x.series.npairs = sk_first;
 fields:
     if (p == end || *p != ' ')
         return lp_fail(lp, "missing fields");
@@ -743,7 +605,6 @@ static void lp_scratch_free(struct lp *lp)
     free(lp->kbuf);
     free(lp->vbuf);
     lp->kbuf = lp->vbuf = NULL;
-    sk_free(&lp->sk);
 }
 
 /* One part of a parallel decode: whole lines [p, end) of the body. */

@@ -295,6 +295,7 @@ struct md {
     struct errbuf *eb;
     size_t item;   /* index of the item being decoded */
     size_t nparts; /* decode an array of items in this many parts (1: one pass) */
+    bool record;   /* tag_value records its (column, id) for the series cache */
     size_t used;   /* parts the result came from */
 };
 
@@ -302,6 +303,7 @@ struct md {
 struct item {
     struct mp m, t, h, tags, fields, f, columns, tag_keys, batch;
     bool has_m, has_t, has_h, has_tags, has_fields, has_f, has_columns, has_tag_keys, has_batch;
+    const uint8_t *h_end, *tags_end; /* one past the "h" / "tags" value */
 };
 
 static enum err md_fail(struct md *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -373,6 +375,10 @@ static enum err scan_item(struct md *d, struct mp *m, size_t npairs, struct item
 #undef KEY
         if (!mp_skip(m, 1))
             return md_truncated(d);
+        if (it->has_h && it->h.p == at.p)
+            it->h_end = m->p;
+        if (it->has_tags && it->tags.p == at.p)
+            it->tags_end = m->p;
     }
     return ERR_OK;
 }
@@ -402,6 +408,8 @@ static enum err tag_value(struct md *d, struct batch *b, const char *name, size_
     rc = ictx_tag_col(&d->x, b, name, nlen, &c, d->eb);
     if (rc == ERR_OK)
         rc = ictx_set_tag(&d->x, b, c, row, s, len, d->eb);
+    if (rc == ERR_OK && d->record)
+        series_push(&d->x.series, (uint32_t)(c - b->cols), ((uint32_t *)c->data)[row]);
     return rc;
 }
 
@@ -459,7 +467,9 @@ static enum err decode_row(struct md *d, const struct item *it)
     struct batch *b;
     struct mp m;
     int64_t t_us = d->now_us;
-    size_t row, i, n;
+    size_t row, i, n, sk_len = 0, sk_first = 0;
+    const char *sk_key = NULL; /* this row's series key, to cache once its tags parse */
+    uint64_t sk_h = 0;
     enum err rc;
 
     rc = item_measurement(d, it, &mv);
@@ -483,6 +493,33 @@ static enum err decode_row(struct md *d, const struct item *it)
     if (rc != ERR_OK)
         return md_prefix(d, rc);
     row = batch_add_row(b, t_us);
+
+    /* The encoded "h" and "tags" values of a series repeat byte for byte: their
+     * span is the series-cache key (struct series_cache), when nothing much
+     * else lies between them (in practice only the key "tags"). */
+    if ((it->has_h || it->has_tags) && !d->x.series_off) {
+        const uint8_t *lo = it->has_h ? it->h.p : it->tags.p;
+        const uint8_t *hi = it->has_h ? it->h_end : it->tags_end;
+        size_t vals = (size_t)(hi - lo);
+        if (it->has_h && it->has_tags) {
+            vals += (size_t)(it->tags_end - it->tags.p);
+            lo = it->tags.p < lo ? it->tags.p : lo;
+            hi = it->tags_end > hi ? it->tags_end : hi;
+        }
+        if (lo && hi && (size_t)(hi - lo) <= vals + 16) {
+            const struct series_ent *e;
+            sk_h = series_hash((const char *)lo, (size_t)(hi - lo));
+            e = series_find(&d->x.series, b, (const char *)lo, (size_t)(hi - lo), sk_h);
+            if (e) {
+                ictx_series_store(&d->x, e, row);
+                goto fields;
+            }
+            sk_key = (const char *)lo;
+            sk_len = (size_t)(hi - lo);
+            sk_first = d->x.series.npairs;
+            d->record = true;
+        }
+    }
 
     /* tags first, so a field named like a tag becomes <name>_value */
     if (it->has_tags) {
@@ -514,6 +551,14 @@ static enum err decode_row(struct md *d, const struct item *it)
         if (rc != ERR_OK)
             return md_prefix(d, rc);
     }
+    if (sk_key) {
+        d->record = false;
+        if (d->x.series.npairs > sk_first)
+            series_add(&d->x.series, sk_key, sk_len, sk_h, b, sk_first);
+        else
+            d->x.series.npairs = sk_first;
+    }
+fields:
     if (it->has_fields) {
         m = it->fields;
         if (!mp_next(&m, &v))

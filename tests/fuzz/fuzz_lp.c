@@ -1,7 +1,7 @@
 /* fuzz_lp.c - libFuzzer target for the line protocol decoder.
  * Any input must decode or fail with a message, and the parallel decode
- * (ingest_lp_decode_parts, 2-4 parts) must give the same code, message and
- * values; on success the result must obey the batch invariants (every column
+ * (ingest_lp_decode_parts, 2-4 parts) and a pass without the series cache must
+ * give the same code, message and values; on success the result must obey the batch invariants (every column
  * holds nrows values). Precision cycles with the first byte so every conversion
  * path is exercised. */
 #include <stddef.h>
@@ -34,6 +34,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the parallel decode (cut into 2-4 parts) must agree on everything */
     errbuf_init(&eb2);
     rc2 = ingest_lp_decode_parts((const char *)data, size, p, 1700000000000000LL, &lim, nparts, &r2, NULL, &eb2);
+    if (rc != rc2 || strcmp(eb.msg, eb2.msg) != 0)
+        abort();
+    if (rc == ERR_OK && !ingest_result_equal(&r, &r2, why, sizeof(why)))
+        abort();
+    ingest_result_release(&r2);
+    /* so must one pass without the series cache (every tag looked up) */
+    ingest_test_series_cache(false);
+    errbuf_init(&eb2);
+    rc2 = ingest_lp_decode_parts((const char *)data, size, p, 1700000000000000LL, &lim, 1, &r2, NULL, &eb2);
+    ingest_test_series_cache(true);
     if (rc != rc2 || strcmp(eb.msg, eb2.msg) != 0)
         abort();
     if (rc == ERR_OK && !ingest_result_equal(&r, &r2, why, sizeof(why)))

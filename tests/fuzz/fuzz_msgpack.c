@@ -1,6 +1,7 @@
 /* fuzz_msgpack.c - libFuzzer target for the MessagePack decoder: no crash, no leak,
- * an error always has a message, success keeps the row count consistent, and the parallel decode
- * (ingest_msgpack_decode_parts) gives the same code, message and values. */
+ * an error always has a message, success keeps the row count consistent, and the
+ * parallel decode (ingest_msgpack_decode_parts, 2-4 parts) and a pass without the
+ * series cache give the same code, message and values. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +32,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the parallel decode (cut into 2-4 parts) must agree on everything */
     errbuf_init(&eb2);
     rc2 = ingest_msgpack_decode_parts(data, size, 1700000000000000LL, &lim, nparts, &r2, NULL, &eb2);
+    if (rc != rc2 || strcmp(eb.msg, eb2.msg) != 0)
+        abort();
+    if (rc == ERR_OK && !ingest_result_equal(&r, &r2, why, sizeof(why)))
+        abort();
+    ingest_result_release(&r2);
+    /* so must one pass without the series cache (every tag looked up) */
+    ingest_test_series_cache(false);
+    errbuf_init(&eb2);
+    rc2 = ingest_msgpack_decode_parts(data, size, 1700000000000000LL, &lim, 1, &r2, NULL, &eb2);
+    ingest_test_series_cache(true);
     if (rc != rc2 || strcmp(eb.msg, eb2.msg) != 0)
         abort();
     if (rc == ERR_OK && !ingest_result_equal(&r, &r2, why, sizeof(why)))

@@ -433,9 +433,9 @@ static void test_limits(void **state)
 
 /* ---- parallel decoding: every result and message equals the sequential one -- */
 
-/* Decode body sequentially and in nparts parts; both must agree on the code, the
- * message and (on success) every value. Returns the parts the parallel result
- * came from (1: it fell back to one pass). */
+/* Decode body in one pass without the series cache and in nparts parts with it;
+ * both must agree on the code, the message and (on success) every value. Returns
+ * the parts the second result came from (1: one pass). */
 static size_t par_same(const struct buf *body, const struct ingest_limits *lim, size_t nparts)
 {
     struct ingest_result a = {0}, b = {0};
@@ -446,7 +446,10 @@ static size_t par_same(const struct buf *body, const struct ingest_limits *lim, 
 
     errbuf_init(&ea);
     errbuf_init(&eb2);
+    /* the reference: one pass without the series cache */
+    ingest_test_series_cache(false);
     ra = ingest_lp_decode_parts(body->data, body->len, PREC_NS, NOW, lim, 1, &a, &used1, &ea);
+    ingest_test_series_cache(true);
     rb = ingest_lp_decode_parts(body->data, body->len, PREC_NS, NOW, lim, nparts, &b, &used, &eb2);
     assert_int_equal(ra, rb);
     assert_string_equal(ea.msg, eb2.msg);
@@ -567,6 +570,55 @@ static void test_parallel_errors(void **state)
     buf_release(&b);
 }
 
+/* Repeated series keys take their tags from the series cache: every value must
+ * be what a lookup per tag gives. */
+static void test_series_cache(void **state)
+{
+    static const char body[] =
+        "cpu,host=a,region=x v=1 1\n"
+        "cpu,host=b,region=y v=2 2\n"
+        "cpu,host=a,region=x v=3 3\n"                 /* cached */
+        "mem,host=a,region=x v=4 4\n"                 /* same tags, other measurement */
+        "cpu,host=a,region=x,host=z v=5 5\n"          /* duplicate tag: the last wins */
+        "cpu,host=a,region=x,host=z v=6 6\n"          /* cached, still z */
+        "cpu,host=a\\,q,region=x v=7 7\n"             /* escaped: never cached */
+        "cpu,host=a\\,q,region=x v=8 8\n"
+        "cpu,host=a,region=x host=9i 9\n"             /* cached tags, field -> host_value */
+        "cpu,region=x,host=a v=10 10\n"               /* other byte order: its own key */
+        "cpu,host=a,region=x,dc=new v=11 11\n"        /* a new tag column, later rows NULL */
+        "cpu,host=a,region=x v=12 12\n";
+    struct ingest_limits lim;
+    struct buf b;
+    struct batch *cpu;
+    static const char *const hosts[] = {"a", "b", "a", "z", "z", "a,q", "a,q", "a", "a", "a", "a"};
+    size_t i;
+    (void)state;
+
+    buf_init(&b, 0);
+    buf_append_str(&b, body);
+    assert_int_equal(par_same(&b, NULL, 1), 1);
+    buf_release(&b);
+    ok(body);
+    cpu = B("cpu");
+    assert_int_equal(cpu->nrows, 11);
+    for (i = 0; i < 11; i++) {
+        assert_string_equal(S(cpu, C(cpu, "host"), i), hosts[i]);
+        assert_string_equal(S(cpu, C(cpu, "region"), i), i == 1 ? "y" : "x");
+        assert_int_equal(batch_is_valid(C(cpu, "dc"), i), i == 9);
+    }
+    assert_int_equal(I(C(cpu, "host_value"), 7), 9);
+    assert_string_equal(S(B("mem"), C(B("mem"), "host"), 0), "a");
+    /* the row cap hit on a cached line names that line */
+    buf_init(&b, 0);
+    buf_append_str(&b, body);
+    ingest_limits_default(&lim);
+    lim.max_rows = 2;
+    assert_int_equal(par_same(&b, &lim, 1), 0);
+    assert_int_equal(ingest_lp_decode(b.data, b.len, PREC_NS, 0, &lim, &R, &EB), ERR_LIMIT);
+    assert_string_equal(EB.msg, "line 3: too many rows in one request (max 2)");
+    buf_release(&b);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -593,6 +645,7 @@ int main(void)
         cmocka_unit_test_teardown(test_tag_field_clash_and_nulls, teardown),
         cmocka_unit_test_teardown(test_measurements, teardown),
         cmocka_unit_test_teardown(test_limits, teardown),
+        cmocka_unit_test_teardown(test_series_cache, teardown),
         cmocka_unit_test_teardown(test_parallel_same_result, teardown),
         cmocka_unit_test_teardown(test_parallel_errors, teardown),
     };

@@ -393,7 +393,10 @@ static size_t par_same(const struct ingest_limits *lim, size_t nparts)
 
     errbuf_init(&ea);
     errbuf_init(&eb2);
+    /* the reference: one pass without the series cache */
+    ingest_test_series_cache(false);
     ra = ingest_msgpack_decode_parts(body, P.len, NOW, lim, 1, &a, &used1, &ea);
+    ingest_test_series_cache(true);
     rb = ingest_msgpack_decode_parts(body, P.len, NOW, lim, nparts, &b, &used, &eb2);
     assert_int_equal(ra, rb);
     assert_string_equal(ea.msg, eb2.msg);
@@ -517,6 +520,69 @@ static void test_parallel_errors(void **state)
     assert_int_equal(par_same(&lim, 2), 0);
 }
 
+/* One row item; order 0: m, h, tags, fields; 1: m, tags, h, fields; 2: m, h, t,
+ * tags, fields (the time lies between: no cache key). */
+static void series_item(const char *m, const char *h, const char *region, int order, int64_t v)
+{
+    pmap(order == 2 ? 5 : 4);
+    pstr("m"); pstr(m);
+    if (order == 1) {
+        pstr("tags"); pmap(2); pstr("region"); pstr(region); pstr("rack"); pint(v % 2);
+        pstr("h"); pstr(h);
+    } else {
+        pstr("h"); pstr(h);
+        if (order == 2) { pstr("t"); pint(1700000000000 + v); }
+        pstr("tags"); pmap(2); pstr("region"); pstr(region); pstr("rack"); pint(v % 2);
+    }
+    pstr("fields"); pmap(1); pstr("v"); pint(v);
+}
+
+/* Repeated "h"/"tags" bytes take their tags from the series cache: every value
+ * must be what a lookup per tag gives. */
+static void test_series_cache(void **state)
+{
+    struct batch *b;
+    size_t i;
+    (void)state;
+
+    buf_release(&P);
+    buf_init(&P, 0);
+    parr(40);
+    for (i = 0; i < 40; i++)
+        series_item(i % 5 == 4 ? "mem" : "cpu", i % 3 ? "h1" : "h2", i % 4 ? "eu" : "us",
+                    (int)(i % 3), (int64_t)i);
+    assert_int_equal(par_same(NULL, 1), 1);
+    ok();
+    b = B("cpu");
+    assert_int_equal(b->nrows, 32);
+    for (i = 0; i < 40; i++) {
+        size_t row = i - (i + 1) / 5; /* rows of cpu before item i */
+        if (i % 5 == 4)
+            continue;
+        assert_string_equal(S(b, "host", row), i % 3 ? "h1" : "h2");
+        assert_string_equal(S(b, "region", row), i % 4 ? "eu" : "us");
+        assert_string_equal(S(b, "rack", row), i % 2 ? "1" : "0");
+    }
+    /* a nil tag stores nothing, cached or not; "host" in tags and "h": h wins */
+    buf_release(&P);
+    buf_init(&P, 0);
+    parr(4);
+    for (i = 0; i < 4; i++) {
+        pmap(4);
+        pstr("m"); pstr("cpu");
+        pstr("tags"); pmap(2); pstr("host"); pstr("t"); pstr("dc"); if (i < 2) pnil(); else pstr("x");
+        pstr("h"); pstr("hh");
+        pstr("fields"); pmap(1); pstr("v"); pint((int64_t)i);
+    }
+    assert_int_equal(par_same(NULL, 1), 1);
+    ok();
+    b = B("cpu");
+    for (i = 0; i < 4; i++) {
+        assert_string_equal(S(b, "host", i), "hh");
+        assert_int_equal(batch_is_valid(C(b, "dc"), i), i >= 2);
+    }
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -536,6 +602,7 @@ int main(void)
         cmocka_unit_test_teardown(test_int_float_widen, teardown),
         cmocka_unit_test_teardown(test_truncation, teardown),
         cmocka_unit_test_teardown(test_limits, teardown),
+        cmocka_unit_test_teardown(test_series_cache, teardown),
         cmocka_unit_test_teardown(test_parallel_same_result, teardown),
         cmocka_unit_test_teardown(test_parallel_errors, teardown),
     };
