@@ -6,7 +6,10 @@
  * use, renamed to <name>_value when a tag already owns the name, widened from
  * integer to DOUBLE when a float arrives), and whether a cap or a type rule is
  * broken. Keeping the rules in one place keeps line protocol, MessagePack and
- * JSON consistent. Messages carry no location; the decoder prefixes it. */
+ * JSON consistent. Messages carry no location; the decoder prefixes it.
+ * Also here: the series cache (repeated tag sets) and the parallel-decode plumbing
+ * (how many parts, running them, merging their results exactly); ingest_int.h
+ * explains both. */
 #include "ingest/ingest_int.h"
 
 #include <math.h>

@@ -3,7 +3,10 @@
  * One pass over the body with a cursor; no line splitting, no per-value malloc.
  * Keys and values are slices of the body; only a token that contains a backslash
  * is unescaped, into one of two scratch buffers (key, value) that grow to the
- * longest such token. Tag values are interned in the batch dictionary. Floats
+ * longest such token. Tag values are interned in the batch dictionary; a line
+ * whose measurement and tag set repeat an earlier line's bytes takes its tags from
+ * the series cache (ingest_int.h). Bodies of >= 256 KiB without a '"' may be cut
+ * at newlines and decoded on several threads (lp_decode_parts). Floats
  * take the exact fast path (<= 19 significant digits, mantissa <= 2^53, decimal
  * exponent within +-22: one multiply or divide by an exact power of ten, which is
  * correctly rounded); anything else goes to strtod on a NUL-terminated copy.

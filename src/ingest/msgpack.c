@@ -8,7 +8,10 @@
  * them in any order), then decoded. Columnar arrays go straight into the column
  * vectors; a float64 column has a fast path that reads 9-byte doubles with no
  * dispatch. Time units: see ingest.h and docs/ingest.md (a columnar `time`
- * column takes its unit from its first value, as the Go Arc does). */
+ * column takes its unit from its first value, as the Go Arc does). Row items
+ * whose encoded "h"/"tags" values repeat take their tags from the series cache,
+ * and a large array of items may be decoded in parts on several threads
+ * (decode_items_parts); both give exactly the one-pass result. */
 #include "ingest/ingest.h"
 
 #include <stdarg.h>
