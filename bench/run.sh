@@ -14,7 +14,8 @@
 # Shapes: iot-columnar iot-lp row-msgpack tsbs-cpu (default: all four).
 #
 # Environment: BENCH_DURATION (60), BENCH_WARMUP (10), BENCH_CONNECTIONS (8),
-# BENCH_EXTRA (extra loadgen flags, e.g. "--zstd"), BENCH_KEEP=1 keeps the data
+# BENCH_CONNECTIONS_<shape> (per shape, '-' as '_', e.g. BENCH_CONNECTIONS_tsbs_cpu=3;
+# default BENCH_CONNECTIONS), BENCH_EXTRA (extra loadgen flags, e.g. "--zstd"), BENCH_KEEP=1 keeps the data
 # dir, ARC_BIN / LOADGEN override the binaries, BENCH_OUT the results directory
 # (default build/bench-results: results.jsonl, one loadgen JSON object per shape).
 # Each database is bench_<shape> so shapes never mix schemas in one measurement.
@@ -183,12 +184,14 @@ for s in "${SHAPES[@]}"; do
     start_server
   fi
   db=bench_${s//-/_}
-  flags=(--url "$URL" --token "$TOKEN" --shape "$s" --connections "$CONNS"
+  conns_var=BENCH_CONNECTIONS_${s//-/_}
+  conns=${!conns_var:-$CONNS}
+  flags=(--url "$URL" --token "$TOKEN" --shape "$s" --connections "$conns"
          --duration "$DURATION" --warmup "$WARMUP" --database "$db" --pid "$SERVER_PID" --json)
   [ "$VERIFY" = 1 ] && flags+=(--unique)
   # shellcheck disable=SC2206
   [ -n "$EXTRA" ] && flags+=($EXTRA)
-  echo "== $s" >&2
+  echo "== $s ($conns connections)" >&2
   line=$("$LOADGEN" "${flags[@]}") || echo "run.sh: $s: loadgen reported no acknowledged rows" >&2
   echo "$line" >>"$RESULTS"
   if [ "$VERIFY" = 1 ] && [ -n "$line" ]; then verify_one "$line"; fi
@@ -198,15 +201,15 @@ stop_server
 "$PY" - "$RESULTS" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-hdr = ("shape", "rows/s", "req/s", "MB/s", "p50 ms", "p95", "p99", "p99.9", "429/503",
+hdr = ("shape", "conns", "rows/s", "req/s", "MB/s", "p50 ms", "p95", "p99", "p99.9", "429/503",
        "other err", "conn err", "srv CPU s/Mrow", "srv peak MB", "loadgen CPU%")
-fmt = "%-13s %11s %8s %8s %8s %8s %8s %8s %8s %9s %8s %14s %11s %12s"
+fmt = "%-13s %5s %11s %8s %8s %8s %8s %8s %8s %8s %9s %8s %14s %11s %12s"
 print(fmt % hdr)
 def n(v, f):
     return "-" if v is None else f % v
 for r in rows:
     l = r["latency_ms"]
-    print(fmt % (r["shape"], n(r["rows_per_s"], "%.0f"), n(r["requests_per_s"], "%.1f"),
+    print(fmt % (r["shape"], r.get("connections", "-"), n(r["rows_per_s"], "%.0f"), n(r["requests_per_s"], "%.1f"),
                  n(r["mb_per_s"], "%.1f"), n(l["p50"], "%.2f"), n(l["p95"], "%.2f"),
                  n(l["p99"], "%.2f"), n(l["p999"], "%.2f"), r["errors_overload"],
                  r["errors_other"], r["errors_connection"],

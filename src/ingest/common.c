@@ -6,14 +6,20 @@
  * use, renamed to <name>_value when a tag already owns the name, widened from
  * integer to DOUBLE when a float arrives), and whether a cap or a type rule is
  * broken. Keeping the rules in one place keeps line protocol, MessagePack and
- * JSON consistent. Messages carry no location; the decoder prefixes it. */
+ * JSON consistent. Messages carry no location; the decoder prefixes it.
+ * Also here: the series cache (repeated tag sets) and the parallel-decode plumbing
+ * (how many parts, running them, merging their results exactly); ingest_int.h
+ * explains both. */
 #include "ingest/ingest_int.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/limits.h"
 #include "core/mem.h"
@@ -279,11 +285,134 @@ bool ingest_time_f64(double t, enum tunit u, int64_t *us)
     return true;
 }
 
+/* ---- series cache ----------------------------------------------------------- */
+
+uint64_t series_hash(const char *s, size_t len)
+{
+    const uint64_t k = 0x9E3779B97F4A7C15ull;
+    uint64_t h = len * k, w;
+
+    while (len >= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 31;
+        s += 8;
+        len -= 8;
+    }
+    if (len) {
+        w = 0;
+        memcpy(&w, s, len);
+        h = (h ^ w) * k;
+    }
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 32);
+}
+
+static void series_free(struct series_cache *sk)
+{
+    free(sk->slots);
+    free(sk->ents);
+    free(sk->pairs);
+    memset(sk, 0, sizeof(*sk));
+}
+
+const struct series_ent *series_find(const struct series_cache *sk, const struct batch *b,
+                                     const char *key, size_t len, uint64_t h)
+{
+    size_t mask = sk->nslots - 1, pos;
+
+    if (!sk->nslots)
+        return NULL;
+    for (pos = h & mask; sk->slots[pos]; pos = (pos + 1) & mask) {
+        const struct series_ent *e = &sk->ents[sk->slots[pos] - 1];
+        if (e->hash == h && e->len == len && (!b || e->b == b) && memcmp(e->key, key, len) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Remember key -> (b, the pairs just pushed from `first`); a full cache keeps what it has. */
+void series_add(struct series_cache *sk, const char *key, size_t len, uint64_t h,
+                struct batch *b, size_t first)
+{
+    size_t mask, pos, i;
+    struct series_ent *e;
+
+    if (sk->nents >= SERIES_MAX_ENTRIES) {
+        sk->npairs = first;
+        return;
+    }
+    if ((sk->nents + 1) * 2 > sk->nslots) {
+        size_t n = sk->nslots ? sk->nslots * 2 : 256;
+        free(sk->slots);
+        sk->slots = xcalloc(n, sizeof(*sk->slots));
+        sk->nslots = n;
+        for (i = 0; i < sk->nents; i++) {
+            for (pos = sk->ents[i].hash & (n - 1); sk->slots[pos]; pos = (pos + 1) & (n - 1))
+                ;
+            sk->slots[pos] = (uint32_t)(i + 1);
+        }
+    }
+    if (sk->nents == sk->ents_cap) {
+        sk->ents_cap = sk->ents_cap ? sk->ents_cap * 2 : 128;
+        sk->ents = xreallocarray(sk->ents, sk->ents_cap, sizeof(*sk->ents));
+    }
+    e = &sk->ents[sk->nents];
+    e->key = key;
+    e->len = len;
+    e->hash = h;
+    e->b = b;
+    e->first = (uint32_t)first;
+    e->ntags = (uint32_t)((sk->npairs - first) / 2);
+    mask = sk->nslots - 1;
+    for (pos = h & mask; sk->slots[pos]; pos = (pos + 1) & mask)
+        ;
+    sk->slots[pos] = (uint32_t)(++sk->nents);
+}
+
+void series_push(struct series_cache *sk, uint32_t col, uint32_t id)
+{
+    if (sk->npairs + 2 > sk->pairs_cap) {
+        sk->pairs_cap = sk->pairs_cap ? sk->pairs_cap * 2 : 256;
+        sk->pairs = xreallocarray(sk->pairs, sk->pairs_cap, sizeof(*sk->pairs));
+    }
+    sk->pairs[sk->npairs++] = col;
+    sk->pairs[sk->npairs++] = id;
+}
+
+void ictx_series_store(struct ictx *x, const struct series_ent *e, size_t row)
+{
+    const uint32_t *pr = x->series.pairs + e->first;
+    size_t i;
+
+    for (i = 0; i < e->ntags; i++, pr += 2) {
+        struct batch_col *c = &e->b->cols[pr[0]];
+        ((uint32_t *)c->data)[row] = pr[1];
+        c->valid[row] = 1; /* batch_add_row keeps every validity vector */
+    }
+    if (e->ntags) {
+        /* as after parsing the last tag: predict the column after it */
+        x->pred_b = e->b;
+        x->pred = pr[-2] + 1;
+    }
+}
+
 /* ---- result builder --------------------------------------------------------- */
+
+static _Atomic bool g_series_off; /* ingest_test_series_cache */
+
+#ifdef ARC_TESTING
+void ingest_test_series_cache(bool on)
+{
+    atomic_store(&g_series_off, !on);
+}
+#endif
 
 void ictx_init(struct ictx *x, const struct ingest_limits *lim)
 {
     memset(x, 0, sizeof(*x));
+    x->series_off = atomic_load(&g_series_off);
     if (lim)
         x->lim = *lim;
     else
@@ -298,6 +427,8 @@ void ictx_abort(struct ictx *x)
     for (i = 0; i < x->nbatches; i++)
         batch_free(x->batches[i]);
     free(x->batches);
+    free(x->clen);
+    series_free(&x->series);
     strdict_free(x->mnames);
     memset(x, 0, sizeof(*x));
 }
@@ -311,6 +442,8 @@ void ictx_finish(struct ictx *x, struct ingest_result *out)
     out->batches = x->batches;
     out->nbatches = x->nbatches;
     out->nrows = x->nrows;
+    free(x->clen);
+    series_free(&x->series);
     strdict_free(x->mnames);
     memset(x, 0, sizeof(*x));
 }
@@ -399,13 +532,32 @@ static enum err check_new_name(struct ictx *x, struct batch *b, const char *kind
  * their keys in the same order as the row before, so the key after column i is
  * column i + 1 (wrapping to 0 at a new row). A hit costs one memcmp instead of a
  * hash and a probe (the profile showed ~15% of line-protocol decoding there). */
+/* strlen of column i of b, remembered (names are at most INGEST_MAX_NAME_LEN + 6). */
+static size_t col_name_len(struct ictx *x, struct batch *b, size_t i)
+{
+    if (x->clen_b != b) {
+        x->clen_b = b;
+        x->nclen = 0;
+    }
+    while (x->nclen <= i) {
+        if (x->nclen == x->clen_cap) {
+            x->clen_cap = x->clen_cap ? x->clen_cap * 2 : 32;
+            x->clen = xreallocarray(x->clen, x->clen_cap, sizeof(*x->clen));
+        }
+        x->clen[x->nclen] = (uint16_t)strlen(b->cols[x->nclen].name);
+        x->nclen++;
+    }
+    return x->clen[i];
+}
+
 static struct batch_col *find_col(struct ictx *x, struct batch *b, const char *name, size_t len)
 {
     struct batch_col *c;
 
     if (x->pred_b == b && b->ncols) {
-        c = &b->cols[x->pred < b->ncols ? x->pred : 0];
-        if (strnlen(c->name, len + 1) == len && memcmp(c->name, name, len) == 0) {
+        size_t i = x->pred < b->ncols ? x->pred : 0;
+        c = &b->cols[i];
+        if (col_name_len(x, b, i) == len && memcmp(c->name, name, len) == 0) {
             x->pred = (size_t)(c - b->cols) + 1;
             return c;
         }
@@ -561,4 +713,218 @@ enum err ictx_set_field(struct ictx *x, struct batch *b, size_t row, const char 
     if (c)
         ival_store(b, c, row, v);
     return ERR_OK;
+}
+
+/* ---- parallel decoding ------------------------------------------------------ */
+
+/* Decoding threads running now, over every request of the process. The only
+ * process-wide state of the decoders: a hint, read without a lock, that keeps a
+ * loaded server from splitting requests (with every core busy a split only adds
+ * the merge). */
+static _Atomic long g_decoding;
+
+static size_t ncpu(void)
+{
+    static _Atomic long cached;
+    long n = atomic_load(&cached);
+
+    if (n <= 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1)
+            n = 1;
+        atomic_store(&cached, n);
+    }
+    return (size_t)n;
+}
+
+size_t ingest_par_begin(size_t units, size_t min_units)
+{
+    long busy = atomic_load(&g_decoding);
+    size_t cpus = ncpu(), n = 1;
+
+    if (cpus > 1 && min_units && units >= 2 * min_units && busy < (long)cpus) {
+        n = cpus - (size_t)busy;
+        if (n > units / min_units)
+            n = units / min_units;
+        if (n > INGEST_MAX_PARTS)
+            n = INGEST_MAX_PARTS;
+        if (n < 1)
+            n = 1;
+    }
+    atomic_fetch_add(&g_decoding, (long)n);
+    return n;
+}
+
+void ingest_par_end(size_t nparts)
+{
+    atomic_fetch_sub(&g_decoding, (long)nparts);
+}
+
+struct part_thread {
+    pthread_t t;
+    ingest_part_fn *fn;
+    void *arg;
+    bool started;
+};
+
+static void *part_main(void *arg)
+{
+    struct part_thread *pt = arg;
+    pt->fn(pt->arg);
+    return NULL;
+}
+
+void ingest_parts_run(ingest_part_fn *fn, void *args, size_t arg_size, size_t n)
+{
+    struct part_thread pts[INGEST_MAX_PARTS];
+    size_t i;
+
+    if (n > INGEST_MAX_PARTS)
+        n = INGEST_MAX_PARTS;
+    if (n == 0)
+        return;
+    for (i = 1; i < n; i++) {
+        pts[i].fn = fn;
+        pts[i].arg = (char *)args + i * arg_size;
+        /* no thread (resource limits): the part runs below on this thread */
+        pts[i].started = pthread_create(&pts[i].t, NULL, part_main, &pts[i]) == 0;
+    }
+    fn(args);
+    for (i = 1; i < n; i++) {
+        if (pts[i].started)
+            pthread_join(pts[i].t, NULL);
+        else
+            fn(pts[i].arg);
+    }
+}
+
+static size_t col_size(enum batch_type t)
+{
+    return t == BATCH_BOOL ? 1 : t == BATCH_STR ? sizeof(uint32_t) : 8;
+}
+
+static bool is_int_type(enum batch_type t)
+{
+    return t == BATCH_I64 || t == BATCH_U64;
+}
+
+/* Append the rows of s to d (same measurement). false: a sequential decode would
+ * have failed or built something else (see ictx_merge); d may then be half-merged. */
+static bool merge_batch(struct ictx *x, struct batch *d, const struct batch *s)
+{
+    size_t i, j, r, nnew = 0, row0, n = s->nrows;
+    size_t *map = xreallocarray(NULL, s->ncols ? s->ncols : 1, sizeof(*map));
+    uint32_t *remap = NULL;
+    bool ok = false;
+
+    /* pass 1: can every column of s join d the way a sequential decode would? */
+    for (i = 0; i < s->ncols; i++) {
+        const struct batch_col *sc = &s->cols[i];
+        size_t len = strlen(sc->name);
+        struct batch_col *dc = batch_find_col(d, sc->name, len);
+
+        if (dc) {
+            if (dc->is_tag != sc->is_tag)
+                goto out;
+            if (dc->type != sc->type && !(dc->type == BATCH_F64 && is_int_type(sc->type)) &&
+                !(is_int_type(dc->type) && sc->type == BATCH_F64))
+                goto out;
+            continue;
+        }
+        for (j = 0; j < d->ncols; j++)
+            if (strcasecmp(d->cols[j].name, sc->name) == 0)
+                goto out;
+        nnew++;
+    }
+    if (nnew > x->lim.max_cols || d->ncols > x->lim.max_cols - nnew)
+        goto out;
+
+    /* pass 2: widen, add the new columns (earlier rows NULL), then copy */
+    for (i = 0; i < s->ncols; i++) {
+        const struct batch_col *sc = &s->cols[i];
+        size_t len = strlen(sc->name);
+        struct batch_col *dc = batch_find_col(d, sc->name, len);
+
+        if (!dc)
+            dc = batch_add_col(d, sc->name, len, sc->type, sc->is_tag);
+        else if (is_int_type(dc->type) && sc->type == BATCH_F64)
+            batch_col_widen_to_f64(d, dc);
+        map[i] = (size_t)(dc - d->cols);
+    }
+    row0 = batch_add_rows(d, n); /* every column NULL in the new rows */
+    if (n)
+        memcpy(d->time_us + row0, s->time_us, n * sizeof(*d->time_us));
+    for (i = 0; i < s->ncols && n; i++) {
+        const struct batch_col *sc = &s->cols[i];
+        struct batch_col *dc = &d->cols[map[i]];
+
+        if (sc->valid)
+            memcpy(dc->valid + row0, sc->valid, n);
+        else
+            memset(dc->valid + row0, 1, n);
+        if (dc->type == sc->type && dc->type != BATCH_STR) {
+            memcpy((char *)dc->data + row0 * col_size(dc->type), sc->data,
+                   n * col_size(dc->type));
+        } else if (dc->type == BATCH_F64) {
+            /* integers into a DOUBLE column, as ival_store converts them */
+            double *dv = (double *)dc->data + row0;
+            for (r = 0; r < n; r++)
+                dv[r] = sc->type == BATCH_I64 ? (double)((const int64_t *)sc->data)[r]
+                                              : (double)((const uint64_t *)sc->data)[r];
+        } else {
+            /* strings: ids of s's dictionary -> ids of d's */
+            const uint32_t *sv = sc->data;
+            uint32_t *dv = (uint32_t *)dc->data + row0;
+            size_t nd = strdict_count(s->dict);
+            if (!remap) {
+                remap = xreallocarray(NULL, nd ? nd : 1, sizeof(*remap));
+                for (r = 0; r < nd; r++) {
+                    size_t sl;
+                    const char *str = strdict_get(s->dict, (uint32_t)r, &sl);
+                    remap[r] = strdict_intern(d->dict, str, sl);
+                }
+            }
+            for (r = 0; r < n; r++)
+                dv[r] = (sc->valid && !sc->valid[r]) || sv[r] >= nd ? 0 : remap[sv[r]];
+        }
+    }
+    ok = true;
+out:
+    free(remap);
+    free(map);
+    return ok;
+}
+
+bool ictx_merge(struct ictx *dst, struct ictx *src)
+{
+    size_t i;
+    uint32_t id;
+
+    if (src->nrows > dst->lim.max_rows - dst->nrows)
+        return false;
+    for (i = 0; i < src->nbatches; i++) {
+        struct batch *sb = src->batches[i];
+        size_t len = strlen(sb->measurement);
+
+        if (strdict_find(dst->mnames, sb->measurement, len, &id)) {
+            if (!merge_batch(dst, dst->batches[id], sb))
+                return false;
+            continue;
+        }
+        /* a measurement new to dst moves over whole */
+        if (dst->nbatches >= dst->lim.max_measurements)
+            return false;
+        if (dst->nbatches == dst->cap) {
+            dst->cap = dst->cap ? dst->cap * 2 : 8;
+            dst->batches = xreallocarray(dst->batches, dst->cap, sizeof(*dst->batches));
+        }
+        (void)strdict_intern(dst->mnames, sb->measurement, len); /* id == nbatches */
+        dst->batches[dst->nbatches++] = sb;
+        src->batches[i] = NULL;
+    }
+    dst->nrows += src->nrows;
+    dst->last = NULL; /* caches point into batches that changed */
+    dst->pred_b = NULL;
+    dst->clen_b = NULL;
+    return true;
 }

@@ -15,7 +15,10 @@
  *    any other type change is an error naming the field and both types;
  *  - strings and names must be valid UTF-8 (DuckDB VARCHAR requires it);
  *  - measurement names: a letter, then letters, digits, '_' or '-'.
- * Thread: decoders keep no global state; call them from any thread. */
+ * Large bodies are decoded on several threads (one per idle core, see
+ * ingest_lp_decode_parts); the result is the same as one sequential pass.
+ * Thread: decoders keep no global state but a count of decoding threads (a load
+ * hint); call them from any thread. */
 #ifndef INGEST_INGEST_H
 #define INGEST_INGEST_H
 
@@ -80,6 +83,27 @@ enum err ingest_lp_decode(const char *body, size_t len, enum ingest_precision p,
                           const struct ingest_limits *lim, struct ingest_result *out,
                           struct errbuf *eb);
 
+/* ingest_lp_decode with the body cut into nparts parts (at most INGEST_MAX_PARTS)
+ * decoded on their own threads and merged; for tests and fuzzers, which compare it
+ * with the sequential decode. ingest_lp_decode picks the parts itself: one per idle
+ * core for bodies of at least 2 * INGEST_PAR_MIN_BYTES. Same results and messages
+ * as one sequential pass whatever nparts is (a body with a '"', a failing part or
+ * parts that do not merge exactly are decoded sequentially). *parts_used (may be
+ * NULL) gets the parts the result came from on success: 1 = sequential. */
+#define INGEST_PAR_MIN_BYTES (128u * 1024u) /* least body bytes per part */
+#define INGEST_MAX_PARTS 8u                  /* threads one body is decoded on */
+enum err ingest_lp_decode_parts(const char *body, size_t len, enum ingest_precision p,
+                                int64_t now_us, const struct ingest_limits *lim, size_t nparts,
+                                struct ingest_result *out, size_t *parts_used,
+                                struct errbuf *eb);
+
+#ifdef ARC_TESTING
+/* Test hook: with on == false decoders started afterwards skip the series cache
+ * (ingest_int.h) and look every tag up, so tests and fuzzers can compare the two.
+ * Process-wide; call it while no decode runs. */
+void ingest_test_series_cache(bool on);
+#endif
+
 /* Decode an Arc MessagePack body: a row item {m,t?,h?,tags?,fields|f}, a columnar
  * item {m,columns,tag_keys?}, {"batch":[items]} or a top-level array of items.
  * Integer times are in s/ms/µs/ns by magnitude (docs/ingest.md). Same errors as
@@ -87,6 +111,14 @@ enum err ingest_lp_decode(const char *body, size_t len, enum ingest_precision p,
 enum err ingest_msgpack_decode(const uint8_t *body, size_t len, int64_t now_us,
                                const struct ingest_limits *lim, struct ingest_result *out,
                                struct errbuf *eb);
+
+/* ingest_msgpack_decode with an array of items (top level or "batch") cut into
+ * nparts parts by item index, as ingest_lp_decode_parts does for lines: same
+ * results and messages as one pass; *parts_used (may be NULL) as there. */
+enum err ingest_msgpack_decode_parts(const uint8_t *body, size_t len, int64_t now_us,
+                                     const struct ingest_limits *lim, size_t nparts,
+                                     struct ingest_result *out, size_t *parts_used,
+                                     struct errbuf *eb);
 
 /* The same item shapes as MessagePack, in JSON. */
 enum err ingest_json_decode(const char *body, size_t len, int64_t now_us,

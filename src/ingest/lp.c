@@ -3,7 +3,10 @@
  * One pass over the body with a cursor; no line splitting, no per-value malloc.
  * Keys and values are slices of the body; only a token that contains a backslash
  * is unescaped, into one of two scratch buffers (key, value) that grow to the
- * longest such token. Tag values are interned in the batch dictionary. Floats
+ * longest such token. Tag values are interned in the batch dictionary; a line
+ * whose measurement and tag set repeat an earlier line's bytes takes its tags from
+ * the series cache (ingest_int.h). Bodies of >= 256 KiB without a '"' may be cut
+ * at newlines and decoded on several threads (lp_decode_parts). Floats
  * take the exact fast path (<= 19 significant digits, mantissa <= 2^53, decimal
  * exponent within +-22: one multiply or divide by an exact power of ten, which is
  * correctly rounded); anything else goes to strtod on a NUL-terminated copy.
@@ -109,6 +112,20 @@ static enum err lp_prefix(struct lp *lp, enum err rc)
 {
     errbuf_prefix(lp->eb, "line %zu", lp->line);
     return rc;
+}
+
+/* A line whose series key is cached: a new row with the series' tags. */
+static enum err sk_apply(struct lp *lp, const struct series_ent *e)
+{
+    enum err rc;
+
+    lp->x.last = e->b;
+    lp->x.last_len = strlen(e->b->measurement);
+    rc = ictx_rows(&lp->x, 1, lp->eb);
+    if (rc != ERR_OK)
+        return lp_prefix(lp, rc);
+    ictx_series_store(&lp->x, e, batch_add_row(e->b, 0));
+    return ERR_OK;
 }
 
 static const double pow10_tab[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -227,6 +244,13 @@ static bool parse_i64(const char *s, const char *e, int64_t *out)
     if (s == e)
         return false;
     lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    /* up to 18 digits cannot overflow (10^18 < 2^63): no range check per digit */
+    for (; s < e && v < 100000000000000000ull; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
     for (; s < e; s++) {
         unsigned d = (unsigned)(*s - '0');
         if (d > 9 || v > (lim - d) / 10)
@@ -322,11 +346,37 @@ static enum err parse_line(struct lp *lp, const char **pp, const char *end)
     const char *p = *pp, *s, *ks, *ke;
     struct batch *b;
     struct batch_col *c;
-    size_t row, nextra = 0;
+    size_t row, nextra = 0, sk_len = 0, sk_first = 0;
+    const char *sk_key = NULL; /* this line's series key, to cache once its tags parse */
+    uint64_t sk_h = 0;
     bool esc;
     enum err rc;
     int64_t t;
     struct ival v;
+
+    /* a series key seen before (same measurement and tag set bytes, no
+     * backslash, so the key ends at the first space): see struct series_cache */
+    {
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        if (!lp->x.series_off && sp && sp > p && !memchr(p, '\n', (size_t)(sp - p)) &&
+            !memchr(p, '\\', (size_t)(sp - p))) {
+            const struct series_ent *e;
+            sk_h = series_hash(p, (size_t)(sp - p));
+            e = series_find(&lp->x.series, NULL, p, (size_t)(sp - p), sk_h);
+            if (e) {
+                rc = sk_apply(lp, e);
+                if (rc != ERR_OK)
+                    return rc;
+                b = e->b;
+                row = b->nrows - 1;
+                p = sp;
+                goto fields;
+            }
+            sk_key = p;
+            sk_len = (size_t)(sp - p);
+            sk_first = lp->x.series.npairs;
+        }
+    }
 
     /* measurement */
     s = p;
@@ -378,9 +428,16 @@ static enum err parse_line(struct lp *lp, const char **pp, const char *end)
             rc = ictx_set_tag(&lp->x, b, c, row, vs, (size_t)(ve - vs), lp->eb);
         if (rc != ERR_OK)
             return lp_prefix(lp, rc);
+        if (sk_key)
+            series_push(&lp->x.series, (uint32_t)(c - b->cols), ((uint32_t *)c->data)[row]);
         if (p == end)
             break;
     }
+    if (sk_key && p == sk_key + sk_len && lp->x.series.npairs > sk_first)
+        series_add(&lp->x.series, sk_key, sk_len, sk_h, b, sk_first);
+    else if (sk_key)
+        lp->x.series.npairs = sk_first;
+fields:
     if (p == end || *p != ' ')
         return lp_fail(lp, "missing fields");
     while (p < end && *p == ' ')
@@ -509,20 +566,22 @@ static enum err parse_line(struct lp *lp, const char **pp, const char *end)
     return ERR_OK;
 }
 
-enum err ingest_lp_decode(const char *body, size_t len, enum ingest_precision prec, int64_t now_us,
-                          const struct ingest_limits *lim, struct ingest_result *out,
-                          struct errbuf *eb)
+static void lp_init(struct lp *lp, const struct ingest_limits *lim, enum ingest_precision prec,
+                    int64_t now_us, struct errbuf *eb)
 {
-    struct lp lp;
-    const char *p = body, *end = body + len;
-    enum err rc = ERR_OK;
+    memset(lp, 0, sizeof(*lp));
+    ictx_init(&lp->x, lim);
+    lp->prec = prec;
+    lp->now_us = now_us;
+    lp->eb = eb;
+    lp->line = 1;
+}
 
-    memset(&lp, 0, sizeof(lp));
-    ictx_init(&lp.x, lim);
-    lp.prec = prec;
-    lp.now_us = now_us;
-    lp.eb = eb;
-    lp.line = 1;
+/* Decode the lines of [p, end) into lp->x. */
+static enum err lp_lines(struct lp *lp, const char *p, const char *end)
+{
+    enum err rc;
+
     while (p < end) {
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
@@ -534,21 +593,129 @@ enum err ingest_lp_decode(const char *body, size_t len, enum ingest_precision pr
             if (!nl)
                 break;
             p = nl + 1;
-            lp.line++;
+            lp->line++;
             continue;
         }
-        rc = parse_line(&lp, &p, end);
+        rc = parse_line(lp, &p, end);
         if (rc != ERR_OK)
-            goto fail;
+            return rc;
     }
-    free(lp.kbuf);
-    free(lp.vbuf);
+    return ERR_OK;
+}
+
+static void lp_scratch_free(struct lp *lp)
+{
+    free(lp->kbuf);
+    free(lp->vbuf);
+    lp->kbuf = lp->vbuf = NULL;
+}
+
+/* One part of a parallel decode: whole lines [p, end) of the body. */
+struct lp_part {
+    struct lp lp;
+    const char *p, *end;
+    enum err rc;
+    struct errbuf eb; /* the part's own message; never shown (see lp_decode_parts) */
+};
+
+static void lp_part_main(void *arg)
+{
+    struct lp_part *pt = arg;
+
+    pt->rc = lp_lines(&pt->lp, pt->p, pt->end);
+    lp_scratch_free(&pt->lp);
+}
+
+/* Decode body in up to nparts parts on their own threads and merge them. Only
+ * bodies without '"' are cut: a quoted string value may contain newlines, and
+ * outside strings every '\n' ends a line (a backslash never escapes it), so each
+ * part starts at a line start. true with *out filled, or false: decode
+ * sequentially (a part failed or the merge says the result would differ), so
+ * results and messages are always those of one sequential pass. */
+static bool lp_decode_parts(const char *body, size_t len, enum ingest_precision prec,
+                            int64_t now_us, const struct ingest_limits *lim, size_t nparts,
+                            struct ingest_result *out, size_t *used)
+{
+    const char *starts[INGEST_MAX_PARTS + 1], *end = body + len;
+    struct lp_part *parts;
+    size_t k = 1, i;
+    bool ok = true;
+
+    if (nparts < 2 || len == 0 || memchr(body, '"', len))
+        return false;
+    if (nparts > INGEST_MAX_PARTS)
+        nparts = INGEST_MAX_PARTS;
+    starts[0] = body;
+    for (i = 1; i < nparts; i++) {
+        const char *at = body + len / nparts * i, *nl;
+        if (at < starts[k - 1])
+            at = starts[k - 1];
+        nl = memchr(at, '\n', (size_t)(end - at));
+        if (!nl || nl + 1 >= end)
+            break;
+        starts[k++] = nl + 1;
+    }
+    if (k < 2)
+        return false;
+    starts[k] = end;
+    parts = xcalloc(k, sizeof(*parts));
+    for (i = 0; i < k; i++) {
+        errbuf_init(&parts[i].eb);
+        lp_init(&parts[i].lp, lim, prec, now_us, &parts[i].eb);
+        parts[i].p = starts[i];
+        parts[i].end = starts[i + 1];
+    }
+    ingest_parts_run(lp_part_main, parts, sizeof(*parts), k);
+    for (i = 0; i < k && ok; i++)
+        ok = parts[i].rc == ERR_OK && (i == 0 || ictx_merge(&parts[0].lp.x, &parts[i].lp.x));
+    if (ok)
+        ictx_finish(&parts[0].lp.x, out);
+    else
+        ictx_abort(&parts[0].lp.x);
+    for (i = 1; i < k; i++)
+        ictx_abort(&parts[i].lp.x);
+    free(parts);
+    if (ok && used)
+        *used = k;
+    return ok;
+}
+
+static enum err lp_decode(const char *body, size_t len, enum ingest_precision prec,
+                          int64_t now_us, const struct ingest_limits *lim, size_t nparts,
+                          struct ingest_result *out, size_t *used, struct errbuf *eb)
+{
+    struct lp lp;
+    enum err rc;
+
+    if (used)
+        *used = 1;
+    if (lp_decode_parts(body, len, prec, now_us, lim, nparts, out, used))
+        return ERR_OK;
+    lp_init(&lp, lim, prec, now_us, eb);
+    rc = lp_lines(&lp, body, body + len);
+    lp_scratch_free(&lp);
+    if (rc != ERR_OK) {
+        ictx_abort(&lp.x);
+        return rc;
+    }
     ictx_finish(&lp.x, out);
     return ERR_OK;
+}
 
-fail:
-    free(lp.kbuf);
-    free(lp.vbuf);
-    ictx_abort(&lp.x);
+enum err ingest_lp_decode(const char *body, size_t len, enum ingest_precision prec, int64_t now_us,
+                          const struct ingest_limits *lim, struct ingest_result *out,
+                          struct errbuf *eb)
+{
+    size_t n = ingest_par_begin(len, INGEST_PAR_MIN_BYTES);
+    enum err rc = lp_decode(body, len, prec, now_us, lim, n, out, NULL, eb);
+
+    ingest_par_end(n);
     return rc;
+}
+
+enum err ingest_lp_decode_parts(const char *body, size_t len, enum ingest_precision prec,
+                                int64_t now_us, const struct ingest_limits *lim, size_t nparts,
+                                struct ingest_result *out, size_t *parts_used, struct errbuf *eb)
+{
+    return lp_decode(body, len, prec, now_us, lim, nparts, out, parts_used, eb);
 }

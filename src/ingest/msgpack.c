@@ -8,7 +8,10 @@
  * them in any order), then decoded. Columnar arrays go straight into the column
  * vectors; a float64 column has a fast path that reads 9-byte doubles with no
  * dispatch. Time units: see ingest.h and docs/ingest.md (a columnar `time`
- * column takes its unit from its first value, as the Go Arc does). */
+ * column takes its unit from its first value, as the Go Arc does). Row items
+ * whose encoded "h"/"tags" values repeat take their tags from the series cache,
+ * and a large array of items may be decoded in parts on several threads
+ * (decode_items_parts); both give exactly the one-pass result. */
 #include "ingest/ingest.h"
 
 #include <stdarg.h>
@@ -293,13 +296,17 @@ struct md {
     struct ictx x;
     int64_t now_us;
     struct errbuf *eb;
-    size_t item; /* index of the item being decoded */
+    size_t item;   /* index of the item being decoded */
+    size_t nparts; /* decode an array of items in this many parts (1: one pass) */
+    bool record;   /* tag_value records its (column, id) for the series cache */
+    size_t used;   /* parts the result came from */
 };
 
 /* Positions of an item's known keys (cursor at the value), has_* if present. */
 struct item {
     struct mp m, t, h, tags, fields, f, columns, tag_keys, batch;
     bool has_m, has_t, has_h, has_tags, has_fields, has_f, has_columns, has_tag_keys, has_batch;
+    const uint8_t *h_end, *tags_end; /* one past the "h" / "tags" value */
 };
 
 static enum err md_fail(struct md *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -371,6 +378,10 @@ static enum err scan_item(struct md *d, struct mp *m, size_t npairs, struct item
 #undef KEY
         if (!mp_skip(m, 1))
             return md_truncated(d);
+        if (it->has_h && it->h.p == at.p)
+            it->h_end = m->p;
+        if (it->has_tags && it->tags.p == at.p)
+            it->tags_end = m->p;
     }
     return ERR_OK;
 }
@@ -400,6 +411,8 @@ static enum err tag_value(struct md *d, struct batch *b, const char *name, size_
     rc = ictx_tag_col(&d->x, b, name, nlen, &c, d->eb);
     if (rc == ERR_OK)
         rc = ictx_set_tag(&d->x, b, c, row, s, len, d->eb);
+    if (rc == ERR_OK && d->record)
+        series_push(&d->x.series, (uint32_t)(c - b->cols), ((uint32_t *)c->data)[row]);
     return rc;
 }
 
@@ -457,7 +470,9 @@ static enum err decode_row(struct md *d, const struct item *it)
     struct batch *b;
     struct mp m;
     int64_t t_us = d->now_us;
-    size_t row, i, n;
+    size_t row, i, n, sk_len = 0, sk_first = 0;
+    const char *sk_key = NULL; /* this row's series key, to cache once its tags parse */
+    uint64_t sk_h = 0;
     enum err rc;
 
     rc = item_measurement(d, it, &mv);
@@ -481,6 +496,33 @@ static enum err decode_row(struct md *d, const struct item *it)
     if (rc != ERR_OK)
         return md_prefix(d, rc);
     row = batch_add_row(b, t_us);
+
+    /* The encoded "h" and "tags" values of a series repeat byte for byte: their
+     * span is the series-cache key (struct series_cache), when nothing much
+     * else lies between them (in practice only the key "tags"). */
+    if ((it->has_h || it->has_tags) && !d->x.series_off) {
+        const uint8_t *lo = it->has_h ? it->h.p : it->tags.p;
+        const uint8_t *hi = it->has_h ? it->h_end : it->tags_end;
+        size_t vals = (size_t)(hi - lo);
+        if (it->has_h && it->has_tags) {
+            vals += (size_t)(it->tags_end - it->tags.p);
+            lo = it->tags.p < lo ? it->tags.p : lo;
+            hi = it->tags_end > hi ? it->tags_end : hi;
+        }
+        if (lo && hi && (size_t)(hi - lo) <= vals + 16) {
+            const struct series_ent *e;
+            sk_h = series_hash((const char *)lo, (size_t)(hi - lo));
+            e = series_find(&d->x.series, b, (const char *)lo, (size_t)(hi - lo), sk_h);
+            if (e) {
+                ictx_series_store(&d->x, e, row);
+                goto fields;
+            }
+            sk_key = (const char *)lo;
+            sk_len = (size_t)(hi - lo);
+            sk_first = d->x.series.npairs;
+            d->record = true;
+        }
+    }
 
     /* tags first, so a field named like a tag becomes <name>_value */
     if (it->has_tags) {
@@ -512,6 +554,14 @@ static enum err decode_row(struct md *d, const struct item *it)
         if (rc != ERR_OK)
             return md_prefix(d, rc);
     }
+    if (sk_key) {
+        d->record = false;
+        if (d->x.series.npairs > sk_first)
+            series_add(&d->x.series, sk_key, sk_len, sk_h, b, sk_first);
+        else
+            d->x.series.npairs = sk_first;
+    }
+fields:
     if (it->has_fields) {
         m = it->fields;
         if (!mp_next(&m, &v))
@@ -809,6 +859,85 @@ static enum err decode_item(struct md *d, struct mp *m)
     return it.has_columns ? decode_columnar(d, &it) : decode_row(d, &it);
 }
 
+/* One part of a parallel decode: items [from, to) of the array whose first item
+ * is at m; the part skips the items before its own. */
+struct mp_part {
+    struct md d;
+    struct mp m;   /* at item 0; after the run, past item to - 1 */
+    size_t from, to;
+    enum err rc;
+    struct errbuf eb; /* the part's own message; never shown */
+};
+
+static void mp_part_main(void *arg)
+{
+    struct mp_part *pt = arg;
+    size_t i;
+
+    pt->rc = ERR_OK;
+    for (i = 0; i < pt->from; i++) {
+        if (!mp_skip(&pt->m, 0)) {
+            pt->rc = ERR_PARSE;
+            return;
+        }
+    }
+    for (i = pt->from; i < pt->to && pt->rc == ERR_OK; i++) {
+        pt->d.item = i;
+        pt->rc = decode_item(&pt->d, &pt->m);
+    }
+}
+
+/* Decode the n items at *m in d->nparts parts on their own threads, merged into
+ * d->x (which holds nothing yet). Items are independent but for the columns they
+ * share, which ictx_merge reconciles exactly or refuses; every part but the first
+ * skips the items before its own, so later parts get fewer items to decode. true:
+ * done, *m past the array; false: nothing changed, decode sequentially (a part
+ * failed or the parts do not merge: the sequential pass gives the one message). */
+static bool decode_items_parts(struct md *d, struct mp *m, size_t n)
+{
+    struct mp_part *parts;
+    size_t k = d->nparts, i, at = 0;
+    bool ok = true;
+
+    if (k > INGEST_MAX_PARTS)
+        k = INGEST_MAX_PARTS;
+    if (k < 2 || n < k || d->x.nbatches)
+        return false;
+    parts = xcalloc(k, sizeof(*parts));
+    for (i = 0; i < k; i++) {
+        /* skipping an item costs about a third of decoding it: part i's share
+         * shrinks so that skip + decode take about as long in every part */
+        size_t end = i + 1 == k ? n : at + (n - at) * 3 / (3 * (k - i) - (k - i - 1));
+        if (end <= at)
+            end = at + 1;
+        if (end > n)
+            end = n;
+        errbuf_init(&parts[i].eb);
+        ictx_init(&parts[i].d.x, &d->x.lim);
+        parts[i].d.now_us = d->now_us;
+        parts[i].d.eb = &parts[i].eb;
+        parts[i].m = *m;
+        parts[i].from = at;
+        parts[i].to = end;
+        at = end;
+    }
+    ingest_parts_run(mp_part_main, parts, sizeof(*parts), k);
+    for (i = 0; i < k && ok; i++)
+        ok = parts[i].rc == ERR_OK && (i == 0 || ictx_merge(&parts[0].d.x, &parts[i].d.x));
+    if (ok) {
+        ictx_abort(&d->x);
+        d->x = parts[0].d.x;
+        *m = parts[k - 1].m;
+        d->used = k;
+    } else {
+        ictx_abort(&parts[0].d.x);
+    }
+    for (i = 1; i < k; i++)
+        ictx_abort(&parts[i].d.x);
+    free(parts);
+    return ok;
+}
+
 static enum err decode_items(struct md *d, struct mp *m)
 {
     struct mpv v;
@@ -820,6 +949,8 @@ static enum err decode_items(struct md *d, struct mp *m)
     if (v.k != MK_ARR)
         return errbuf_set(d->eb, ERR_PARSE, "invalid MessagePack payload: 'batch' must be an array");
     n = v.n;
+    if (d->nparts > 1 && decode_items_parts(d, m, n))
+        return ERR_OK;
     for (i = 0; i < n; i++) {
         d->item = i;
         rc = decode_item(d, m);
@@ -829,9 +960,32 @@ static enum err decode_items(struct md *d, struct mp *m)
     return ERR_OK;
 }
 
+static enum err mp_decode(const uint8_t *body, size_t len, int64_t now_us,
+                          const struct ingest_limits *lim, size_t nparts,
+                          struct ingest_result *out, size_t *parts_used, struct errbuf *eb);
+
 enum err ingest_msgpack_decode(const uint8_t *body, size_t len, int64_t now_us,
                                const struct ingest_limits *lim, struct ingest_result *out,
                                struct errbuf *eb)
+{
+    size_t n = ingest_par_begin(len, INGEST_PAR_MIN_BYTES);
+    enum err rc = mp_decode(body, len, now_us, lim, n, out, NULL, eb);
+
+    ingest_par_end(n);
+    return rc;
+}
+
+enum err ingest_msgpack_decode_parts(const uint8_t *body, size_t len, int64_t now_us,
+                                     const struct ingest_limits *lim, size_t nparts,
+                                     struct ingest_result *out, size_t *parts_used,
+                                     struct errbuf *eb)
+{
+    return mp_decode(body, len, now_us, lim, nparts, out, parts_used, eb);
+}
+
+static enum err mp_decode(const uint8_t *body, size_t len, int64_t now_us,
+                          const struct ingest_limits *lim, size_t nparts,
+                          struct ingest_result *out, size_t *parts_used, struct errbuf *eb)
 {
     struct md d;
     struct mp m = {body, body + len}, probe;
@@ -843,6 +997,8 @@ enum err ingest_msgpack_decode(const uint8_t *body, size_t len, int64_t now_us,
     ictx_init(&d.x, lim);
     d.now_us = now_us;
     d.eb = eb;
+    d.nparts = nparts;
+    d.used = 1;
     probe = m;
     if (len == 0) {
         rc = errbuf_set(eb, ERR_PARSE, "invalid MessagePack payload: empty body");
@@ -875,6 +1031,8 @@ enum err ingest_msgpack_decode(const uint8_t *body, size_t len, int64_t now_us,
     if (rc != ERR_OK)
         goto fail;
     ictx_finish(&d.x, out);
+    if (parts_used)
+        *parts_used = d.used;
     return ERR_OK;
 
 fail:

@@ -1,19 +1,26 @@
 /* fuzz_lp.c - libFuzzer target for the line protocol decoder.
- * Any input must decode or fail with a message; on success the result must obey
- * the batch invariants (every column holds nrows values). Precision cycles with
- * the first byte so every conversion path is exercised. */
+ * Any input must decode or fail with a message, and the parallel decode
+ * (ingest_lp_decode_parts, 2-4 parts) and a pass without the series cache must
+ * give the same code, message and values; on success the result must obey the batch invariants (every column
+ * holds nrows values). Precision cycles with the first byte so every conversion
+ * path is exercised. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ingest/ingest.h"
+#include "../unit/test_ingest_cmp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct ingest_result r = {0};
+    struct ingest_result r = {0}, r2 = {0};
+    struct errbuf eb2;
+    enum err rc, rc2;
+    size_t nparts = 2 + size % 3;
+    char why[256];
     struct ingest_limits lim;
     struct errbuf eb;
     enum ingest_precision p = size ? (enum ingest_precision)(data[0] % 6) : PREC_NS;
@@ -23,8 +30,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lim.max_rows = 100000;
     lim.max_cols = 64;
     errbuf_init(&eb);
-    if (ingest_lp_decode((const char *)data, size, p, 1700000000000000LL, &lim, &r, &eb) ==
-        ERR_OK) {
+    rc = ingest_lp_decode((const char *)data, size, p, 1700000000000000LL, &lim, &r, &eb);
+    /* the parallel decode (cut into 2-4 parts) must agree on everything */
+    errbuf_init(&eb2);
+    rc2 = ingest_lp_decode_parts((const char *)data, size, p, 1700000000000000LL, &lim, nparts, &r2, NULL, &eb2);
+    if (rc != rc2 || strcmp(eb.msg, eb2.msg) != 0)
+        abort();
+    if (rc == ERR_OK && !ingest_result_equal(&r, &r2, why, sizeof(why)))
+        abort();
+    ingest_result_release(&r2);
+    /* so must one pass without the series cache (every tag looked up) */
+    ingest_test_series_cache(false);
+    errbuf_init(&eb2);
+    rc2 = ingest_lp_decode_parts((const char *)data, size, p, 1700000000000000LL, &lim, 1, &r2, NULL, &eb2);
+    ingest_test_series_cache(true);
+    if (rc != rc2 || strcmp(eb.msg, eb2.msg) != 0)
+        abort();
+    if (rc == ERR_OK && !ingest_result_equal(&r, &r2, why, sizeof(why)))
+        abort();
+    ingest_result_release(&r2);
+    if (rc == ERR_OK) {
         for (i = 0; i < r.nbatches; i++) {
             n += r.batches[i]->nrows;
             if (r.batches[i]->nrows > r.batches[i]->cap && r.batches[i]->nrows)

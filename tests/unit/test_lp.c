@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "ingest/ingest.h"
+#include "test_ingest_cmp.h"
 
 #define NOW 1111111111111111LL
 
@@ -430,6 +431,194 @@ static void test_limits(void **state)
     assert_int_equal(R.nbatches, 0);
 }
 
+/* ---- parallel decoding: every result and message equals the sequential one -- */
+
+/* Decode body in one pass without the series cache and in nparts parts with it;
+ * both must agree on the code, the message and (on success) every value. Returns
+ * the parts the second result came from (1: one pass). */
+static size_t par_same(const struct buf *body, const struct ingest_limits *lim, size_t nparts)
+{
+    struct ingest_result a = {0}, b = {0};
+    struct errbuf ea, eb2;
+    enum err ra, rb;
+    size_t used = 0, used1 = 0;
+    char why[256];
+
+    errbuf_init(&ea);
+    errbuf_init(&eb2);
+    /* the reference: one pass without the series cache */
+    ingest_test_series_cache(false);
+    ra = ingest_lp_decode_parts(body->data, body->len, PREC_NS, NOW, lim, 1, &a, &used1, &ea);
+    ingest_test_series_cache(true);
+    rb = ingest_lp_decode_parts(body->data, body->len, PREC_NS, NOW, lim, nparts, &b, &used, &eb2);
+    assert_int_equal(ra, rb);
+    assert_string_equal(ea.msg, eb2.msg);
+    if (ra == ERR_OK) {
+        assert_int_equal(used1, 1);
+        if (!ingest_result_equal(&a, &b, why, sizeof(why)))
+            fail_msg("parallel decode differs: %s", why);
+    } else {
+        assert_int_equal(b.nbatches, 0);
+        used = 0;
+    }
+    ingest_result_release(&a);
+    ingest_result_release(&b);
+    return used;
+}
+
+/* n tsbs-like lines; line i of measurement cpu (mem every 7th line). */
+static void gen_lines(struct buf *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (i % 7 == 3)
+            buf_printf(b, "mem,host=h%zu free=%zui,used=%zu.5 %zu\n", i % 13, i, i, 1000 + i);
+        else
+            buf_printf(b,
+                       "cpu,host=h%zu,region=r%zu,rack=%zu usage_user=%zui,usage_idle=%zui%s "
+                       "%zu\n",
+                       i % 100, i % 3, i % 17, i % 100, 100 - i % 100,
+                       i % 11 == 0 ? ",extra=t" : "", (size_t)1700000000000000000ull + i);
+    }
+}
+
+static void test_parallel_same_result(void **state)
+{
+    struct buf b;
+    size_t n;
+    (void)state;
+
+    buf_init(&b, 0);
+    gen_lines(&b, 3000);
+    /* late surprises: an int column widened by a float, a new column, a new
+     * measurement, a NULL (missing field), comments and blank lines */
+    buf_append_str(&b, "# comment\n\ncpu,host=h1 usage_user=1.5,late=1i 5\n"
+                       "disk,dev=sda free=1i\ncpu,host=h2 usage_idle=3i\r\n");
+    for (n = 2; n <= INGEST_MAX_PARTS; n++)
+        assert_true(par_same(&b, NULL, n) > 1);
+    /* no trailing newline, and parts that find no newline to start at */
+    b.len--;
+    assert_true(par_same(&b, NULL, 3) > 1);
+    buf_release(&b);
+
+    buf_init(&b, 0);
+    buf_append_str(&b, "a v=1\n");
+    assert_int_equal(par_same(&b, NULL, 4), 1); /* one line: one part */
+    buf_release(&b);
+
+    /* a quoted string may span lines: such a body is never cut */
+    buf_init(&b, 0);
+    gen_lines(&b, 500);
+    buf_append_str(&b, "cpu,host=x s=\"two\nlines\"\n");
+    gen_lines(&b, 500);
+    assert_int_equal(par_same(&b, NULL, 2), 1);
+    buf_release(&b);
+}
+
+static void test_parallel_errors(void **state)
+{
+    static const char *const tails[] = {
+        "cpu,host=x usage_user=bad\n",   /* parse error late in the body */
+        "cpu,host=x usage_user=true\n",  /* int column, bool in a later part */
+        "cpu,usage_user=x f=1\n",        /* tag named like a field of earlier parts */
+        "mem,host=h free=1u\n",          /* integer then unsigned */
+        "cpu,Host=q v=1\n",              /* differs only in case from 'host' */
+        "cpu v=1 notatime\n",            /* garbage after the timestamp */
+    };
+    struct ingest_limits lim;
+    struct buf b;
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+        buf_init(&b, 0);
+        gen_lines(&b, 2000);
+        buf_append_str(&b, tails[i]);
+        gen_lines(&b, 10);
+        assert_int_equal(par_same(&b, NULL, 2), 0);
+        assert_int_equal(par_same(&b, NULL, 5), 0);
+        buf_release(&b);
+    }
+    /* an error in the first part, and the clash the other way round: a field
+     * in a later part named like an earlier tag becomes <name>_value in one pass */
+    buf_init(&b, 0);
+    buf_append_str(&b, "cpu,host=a v=oops\n");
+    gen_lines(&b, 2000);
+    assert_int_equal(par_same(&b, NULL, 3), 0);
+    buf_release(&b);
+    buf_init(&b, 0);
+    gen_lines(&b, 2000);
+    buf_append_str(&b, "cpu host=1i\n");
+    assert_true(par_same(&b, NULL, 2) >= 1);
+    buf_release(&b);
+
+    /* caps that only the sum of the parts passes */
+    buf_init(&b, 0);
+    gen_lines(&b, 2000);
+    ingest_limits_default(&lim);
+    lim.max_rows = 1999;
+    assert_int_equal(par_same(&b, &lim, 4), 0);
+    ingest_limits_default(&lim);
+    lim.max_measurements = 1;
+    assert_int_equal(par_same(&b, &lim, 4), 0);
+    buf_append_str(&b, "cpu,host=h,newtag=1 usage_user=1i\n");
+    ingest_limits_default(&lim);
+    lim.max_cols = 6;
+    assert_int_equal(par_same(&b, &lim, 2), 0);
+    lim.max_cols = 7;
+    assert_true(par_same(&b, &lim, 2) > 1);
+    buf_release(&b);
+}
+
+/* Repeated series keys take their tags from the series cache: every value must
+ * be what a lookup per tag gives. */
+static void test_series_cache(void **state)
+{
+    static const char body[] =
+        "cpu,host=a,region=x v=1 1\n"
+        "cpu,host=b,region=y v=2 2\n"
+        "cpu,host=a,region=x v=3 3\n"                 /* cached */
+        "mem,host=a,region=x v=4 4\n"                 /* same tags, other measurement */
+        "cpu,host=a,region=x,host=z v=5 5\n"          /* duplicate tag: the last wins */
+        "cpu,host=a,region=x,host=z v=6 6\n"          /* cached, still z */
+        "cpu,host=a\\,q,region=x v=7 7\n"             /* escaped: never cached */
+        "cpu,host=a\\,q,region=x v=8 8\n"
+        "cpu,host=a,region=x host=9i 9\n"             /* cached tags, field -> host_value */
+        "cpu,region=x,host=a v=10 10\n"               /* other byte order: its own key */
+        "cpu,host=a,region=x,dc=new v=11 11\n"        /* a new tag column, later rows NULL */
+        "cpu,host=a,region=x v=12 12\n";
+    struct ingest_limits lim;
+    struct buf b;
+    struct batch *cpu;
+    static const char *const hosts[] = {"a", "b", "a", "z", "z", "a,q", "a,q", "a", "a", "a", "a"};
+    size_t i;
+    (void)state;
+
+    buf_init(&b, 0);
+    buf_append_str(&b, body);
+    assert_int_equal(par_same(&b, NULL, 1), 1);
+    buf_release(&b);
+    ok(body);
+    cpu = B("cpu");
+    assert_int_equal(cpu->nrows, 11);
+    for (i = 0; i < 11; i++) {
+        assert_string_equal(S(cpu, C(cpu, "host"), i), hosts[i]);
+        assert_string_equal(S(cpu, C(cpu, "region"), i), i == 1 ? "y" : "x");
+        assert_int_equal(batch_is_valid(C(cpu, "dc"), i), i == 9);
+    }
+    assert_int_equal(I(C(cpu, "host_value"), 7), 9);
+    assert_string_equal(S(B("mem"), C(B("mem"), "host"), 0), "a");
+    /* the row cap hit on a cached line names that line */
+    buf_init(&b, 0);
+    buf_append_str(&b, body);
+    ingest_limits_default(&lim);
+    lim.max_rows = 2;
+    assert_int_equal(par_same(&b, &lim, 1), 0);
+    assert_int_equal(ingest_lp_decode(b.data, b.len, PREC_NS, 0, &lim, &R, &EB), ERR_LIMIT);
+    assert_string_equal(EB.msg, "line 3: too many rows in one request (max 2)");
+    buf_release(&b);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -456,6 +645,9 @@ int main(void)
         cmocka_unit_test_teardown(test_tag_field_clash_and_nulls, teardown),
         cmocka_unit_test_teardown(test_measurements, teardown),
         cmocka_unit_test_teardown(test_limits, teardown),
+        cmocka_unit_test_teardown(test_series_cache, teardown),
+        cmocka_unit_test_teardown(test_parallel_same_result, teardown),
+        cmocka_unit_test_teardown(test_parallel_errors, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "ingest/ingest.h"
+#include "test_ingest_cmp.h"
 
 #define NOW 1111111111111111LL
 
@@ -379,6 +380,209 @@ static void test_limits(void **state)
     assert_int_equal(R.nbatches, 0);
 }
 
+/* ---- parallel decoding: every result and message equals the sequential one -- */
+
+static size_t par_same(const struct ingest_limits *lim, size_t nparts)
+{
+    struct ingest_result a = {0}, b = {0};
+    struct errbuf ea, eb2;
+    enum err ra, rb;
+    size_t used = 0, used1 = 0;
+    char why[256];
+    const uint8_t *body = (const uint8_t *)P.data;
+
+    errbuf_init(&ea);
+    errbuf_init(&eb2);
+    /* the reference: one pass without the series cache */
+    ingest_test_series_cache(false);
+    ra = ingest_msgpack_decode_parts(body, P.len, NOW, lim, 1, &a, &used1, &ea);
+    ingest_test_series_cache(true);
+    rb = ingest_msgpack_decode_parts(body, P.len, NOW, lim, nparts, &b, &used, &eb2);
+    assert_int_equal(ra, rb);
+    assert_string_equal(ea.msg, eb2.msg);
+    if (ra == ERR_OK) {
+        assert_int_equal(used1, 1);
+        if (!ingest_result_equal(&a, &b, why, sizeof(why)))
+            fail_msg("parallel decode differs: %s", why);
+    } else {
+        assert_int_equal(b.nbatches, 0);
+        used = 0;
+    }
+    ingest_result_release(&a);
+    ingest_result_release(&b);
+    return used;
+}
+
+/* Row item i of a generated body; `late` items (the last ones) bring surprises. */
+static void gen_item(size_t i, int late)
+{
+    char host[32];
+    snprintf(host, sizeof(host), "server%03zu", i % 50);
+    if (i % 97 == 5) { /* a columnar item among the rows */
+        pmap(2);
+        pstr("m"); pstr("mem");
+        pstr("columns"); pmap(2);
+        pstr("time"); parr(2); pint(1000 + (int64_t)i); pint(2000 + (int64_t)i);
+        pstr("free"); parr(2); pf64(1.5); pnil();
+        return;
+    }
+    pmap(5);
+    pstr("m"); pstr(late == 2 ? "disk" : "cpu");
+    pstr("t"); pint(1700000000000 + (int64_t)i);
+    pstr("h"); pstr(host);
+    pstr("tags"); pmap(1); pstr("region"); pstr(i % 2 ? "us" : "eu");
+    pstr("fields"); pmap(3);
+    pstr("idle"); if (late == 1) pf64(0.5); else pint((int64_t)i); /* late: int -> float */
+    pstr("opt"); if (i < 100) pnil(); else pbool(i % 3 == 0); /* NULL, then typed */
+    pstr(late == 3 ? "newcol" : "user"); pf64((double)i / 4);
+}
+
+static void gen_items(size_t n, size_t nlate, int late, int wrap)
+{
+    size_t i;
+    buf_release(&P);
+    buf_init(&P, 0);
+    if (wrap) {
+        pmap(1);
+        pstr("batch");
+    }
+    parr(n);
+    for (i = 0; i < n; i++)
+        gen_item(i, i >= n - nlate ? late : 0);
+}
+
+static void test_parallel_same_result(void **state)
+{
+    size_t k;
+    int late;
+    (void)state;
+
+    for (late = 0; late <= 3; late++) {
+        gen_items(3000, 20, late, late == 2);
+        for (k = 2; k <= INGEST_MAX_PARTS; k++)
+            assert_true(par_same(NULL, k) > 1);
+    }
+    gen_items(1, 0, 0, 0);
+    assert_int_equal(par_same(NULL, 2), 1); /* fewer items than parts */
+    /* a single item (not an array) is never cut */
+    buf_release(&P);
+    buf_init(&P, 0);
+    gen_item(7, 0);
+    assert_int_equal(par_same(NULL, 4), 1);
+}
+
+static void test_parallel_errors(void **state)
+{
+    struct ingest_limits lim;
+    size_t i;
+    (void)state;
+
+    /* a malformed item late in the body: the message names its index */
+    gen_items(2000, 0, 0, 0);
+    P.data[P.len - 30] = (char)0xc1; /* never-used byte inside the last item */
+    assert_int_equal(par_same(NULL, 3), 0);
+    /* type conflict across parts: 'idle' integer early, string late */
+    gen_items(2000, 0, 0, 0);
+    P.len = 0;
+    parr(2001);
+    for (i = 0; i < 2000; i++)
+        gen_item(i, 0);
+    pmap(3);
+    pstr("m"); pstr("cpu");
+    pstr("h"); pstr("x");
+    pstr("fields"); pmap(1); pstr("idle"); pstr("text");
+    assert_int_equal(par_same(NULL, 2), 0);
+    /* a tag named like a field of earlier parts */
+    P.len = 0;
+    parr(2001);
+    for (i = 0; i < 2000; i++)
+        gen_item(i, 0);
+    pmap(3);
+    pstr("m"); pstr("cpu");
+    pstr("tags"); pmap(1); pstr("user"); pstr("x");
+    pstr("fields"); pmap(1); pstr("v"); pint(1);
+    assert_int_equal(par_same(NULL, 4), 0);
+    /* truncated body: the last part runs off the end */
+    gen_items(2000, 0, 0, 0);
+    P.len -= 3;
+    assert_int_equal(par_same(NULL, 2), 0);
+    /* trailing bytes after the array */
+    gen_items(2000, 0, 0, 0);
+    pint(1);
+    assert_int_equal(par_same(NULL, 2), 0);
+    /* caps passed only by the sum of the parts */
+    gen_items(2000, 0, 0, 0);
+    ingest_limits_default(&lim);
+    lim.max_rows = 2000 + 21 - 1; /* 21 columnar items of 2 rows */
+    assert_int_equal(par_same(&lim, 4), 0);
+    ingest_limits_default(&lim);
+    lim.max_measurements = 1;
+    assert_int_equal(par_same(&lim, 2), 0);
+}
+
+/* One row item; order 0: m, h, tags, fields; 1: m, tags, h, fields; 2: m, h, t,
+ * tags, fields (the time lies between: no cache key). */
+static void series_item(const char *m, const char *h, const char *region, int order, int64_t v)
+{
+    pmap(order == 2 ? 5 : 4);
+    pstr("m"); pstr(m);
+    if (order == 1) {
+        pstr("tags"); pmap(2); pstr("region"); pstr(region); pstr("rack"); pint(v % 2);
+        pstr("h"); pstr(h);
+    } else {
+        pstr("h"); pstr(h);
+        if (order == 2) { pstr("t"); pint(1700000000000 + v); }
+        pstr("tags"); pmap(2); pstr("region"); pstr(region); pstr("rack"); pint(v % 2);
+    }
+    pstr("fields"); pmap(1); pstr("v"); pint(v);
+}
+
+/* Repeated "h"/"tags" bytes take their tags from the series cache: every value
+ * must be what a lookup per tag gives. */
+static void test_series_cache(void **state)
+{
+    struct batch *b;
+    size_t i;
+    (void)state;
+
+    buf_release(&P);
+    buf_init(&P, 0);
+    parr(40);
+    for (i = 0; i < 40; i++)
+        series_item(i % 5 == 4 ? "mem" : "cpu", i % 3 ? "h1" : "h2", i % 4 ? "eu" : "us",
+                    (int)(i % 3), (int64_t)i);
+    assert_int_equal(par_same(NULL, 1), 1);
+    ok();
+    b = B("cpu");
+    assert_int_equal(b->nrows, 32);
+    for (i = 0; i < 40; i++) {
+        size_t row = i - (i + 1) / 5; /* rows of cpu before item i */
+        if (i % 5 == 4)
+            continue;
+        assert_string_equal(S(b, "host", row), i % 3 ? "h1" : "h2");
+        assert_string_equal(S(b, "region", row), i % 4 ? "eu" : "us");
+        assert_string_equal(S(b, "rack", row), i % 2 ? "1" : "0");
+    }
+    /* a nil tag stores nothing, cached or not; "host" in tags and "h": h wins */
+    buf_release(&P);
+    buf_init(&P, 0);
+    parr(4);
+    for (i = 0; i < 4; i++) {
+        pmap(4);
+        pstr("m"); pstr("cpu");
+        pstr("tags"); pmap(2); pstr("host"); pstr("t"); pstr("dc"); if (i < 2) pnil(); else pstr("x");
+        pstr("h"); pstr("hh");
+        pstr("fields"); pmap(1); pstr("v"); pint((int64_t)i);
+    }
+    assert_int_equal(par_same(NULL, 1), 1);
+    ok();
+    b = B("cpu");
+    for (i = 0; i < 4; i++) {
+        assert_string_equal(S(b, "host", i), "hh");
+        assert_int_equal(batch_is_valid(C(b, "dc"), i), i >= 2);
+    }
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -398,6 +602,9 @@ int main(void)
         cmocka_unit_test_teardown(test_int_float_widen, teardown),
         cmocka_unit_test_teardown(test_truncation, teardown),
         cmocka_unit_test_teardown(test_limits, teardown),
+        cmocka_unit_test_teardown(test_series_cache, teardown),
+        cmocka_unit_test_teardown(test_parallel_same_result, teardown),
+        cmocka_unit_test_teardown(test_parallel_errors, teardown),
     };
     int rc;
     buf_init(&P, 0);
