@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,7 +46,9 @@ struct seg {
     uint64_t base_lsn;  /* from the name and header: lower bound of LSNs inside */
     uint64_t first_lsn; /* first record known (0 = none known) */
     uint64_t last_lsn;  /* last record known (0 = none known) */
-    uint64_t bytes;     /* file size; for the active segment, the write offset */
+    uint64_t bytes;     /* end of the last record (the active segment's write offset);
+                         * the file size until known */
+    uint64_t file_bytes; /* file size: records plus zero-filled space (preallocation) */
 };
 
 struct wal {
@@ -65,6 +68,12 @@ struct wal {
     uint64_t durable_lsn; /* every record <= this is synced; <= last_lsn */
     uint64_t checkpoint_lsn;
     bool syncing;         /* a thread is syncing fd with mu released */
+    bool prealloc;        /* opts.preallocate */
+    bool zeroing;         /* bg thread writes zeros to fd at [zero_from, zero_to), mu released */
+    bool zero_syncing;    /* bg thread fdatasyncs fd after zero-filling, mu released */
+    uint64_t zero_from, zero_to;
+    int64_t prealloc_retry_ns; /* no zero-filling before this (no room, or a write failed) */
+    uint64_t prealloc_bytes;
     bool broken;          /* a sync failed: writes refused until restart */
     bool replayed;        /* wal_replay ran */
     bool written;         /* a write was attempted: replay is no longer allowed */
@@ -73,8 +82,10 @@ struct wal {
     struct metric *m_appends, *m_bytes, *m_syncs, *m_corrupt, *m_tails, *m_errors;
     struct metric *m_segments, *m_last_lsn, *m_durable_lsn;
 
-    pthread_t bg;         /* background thread (async sync, age rotation) */
+    pthread_t bg;         /* background thread (async sync, age rotation, zero-filling) */
     bool has_bg, stop_bg;
+    bool bg_waiting;      /* the bg thread sleeps on bg_cv (a writer may wake it) */
+    bool prealloc_warned; /* "no room to zero-fill" was logged */
     pthread_cond_t bg_cv; /* CLOCK_MONOTONIC; signalled to stop the thread */
 };
 
@@ -96,7 +107,14 @@ static void segs_push(struct wal *w, uint64_t base, uint64_t bytes)
         w->cap_segs = w->cap_segs ? w->cap_segs * 2 : 16;
         w->segs = xreallocarray(w->segs, w->cap_segs, sizeof(*w->segs));
     }
-    w->segs[w->nsegs++] = (struct seg){.base_lsn = base, .bytes = bytes};
+    w->segs[w->nsegs++] = (struct seg){.base_lsn = base, .bytes = bytes, .file_bytes = bytes};
+}
+
+/* The active fd is in use with mu released (a group sync, or the zero-filler):
+ * it must not be closed (rotation) until this is false. */
+static bool fd_busy(const struct wal *w)
+{
+    return w->syncing || w->zeroing || w->zero_syncing;
 }
 
 /* ---- rotation and sync (mu held) ------------------------------------------- */
@@ -164,6 +182,129 @@ static void sync_round(struct wal *w)
         pthread_cond_broadcast(&w->cv);
     } else {
         set_broken(w, "sync", e);
+    }
+}
+
+/* ---- preallocation (background thread, mu held) ------------------------------
+ *
+ * The active segment is zero-filled ahead of its last record, chunk by chunk, by
+ * the background thread: a record then overwrites blocks that are allocated and
+ * initialised, so its fdatasync writes data pages only; appending past the end
+ * of the file would also make every fdatasync commit the file system's journal
+ * (the size changed), which costs several times more and queues behind other
+ * files' writes. The filler never touches the range records go to: it starts at
+ * least a gap past the last record, and a writer that would reach the range being
+ * zeroed waits for it (zeroing). After each chunk it syncs the file as one group
+ * commit round (sync_round): one sync at a time on the fd, so a failure is seen
+ * by the round that publishes durable_lsn (fsyncgate) and makes the log
+ * read-only like any failed sync. A crash leaves zeros (or a hole) after the
+ * last record, which open and replay read as the clean end of the log. */
+
+static unsigned char zero_block[1 << 20]; /* never written: .bss, not the binary */
+
+/* The range to zero-fill next in the active segment so that the space ready
+ * after its last record reaches `ahead` (capped at the segment size): [*from,
+ * *to), at most one chunk, starting a gap after the last record. False when
+ * enough is ready or the filler may not run now. */
+static bool prealloc_range(const struct wal *w, uint64_t ahead, uint64_t *from, uint64_t *to)
+{
+    const struct seg *s = &w->segs[w->nsegs - 1];
+    uint64_t gap = w->max_segment_bytes / 16, target = s->bytes + ahead, f;
+
+    if (!w->prealloc || w->broken || fd_busy(w))
+        return false;
+    if (gap > WAL_PREALLOC_GAP)
+        gap = WAL_PREALLOC_GAP;
+    if (target > w->max_segment_bytes)
+        target = w->max_segment_bytes;
+    f = s->file_bytes > s->bytes + gap ? s->file_bytes : s->bytes + gap;
+    if (f >= target)
+        return false;
+    *from = f;
+    *to = target - f > WAL_PREALLOC_CHUNK ? f + WAL_PREALLOC_CHUNK : target;
+    return !w->prealloc_retry_ns || clock_mono_ns() >= w->prealloc_retry_ns;
+}
+
+/* Is less than half the runway ready? (a writer then wakes the filler) */
+static bool prealloc_wanted(const struct wal *w)
+{
+    uint64_t from, to;
+    return prealloc_range(w, WAL_PREALLOC_AHEAD / 2, &from, &to);
+}
+
+/* The next range to zero-fill, if any, and if the file system has room. */
+static bool prealloc_plan(struct wal *w, uint64_t *from, uint64_t *to)
+{
+    struct statvfs sv;
+
+    if (w->stop_bg || !prealloc_range(w, WAL_PREALLOC_AHEAD, from, to))
+        return false;
+    if (fstatvfs(w->fd, &sv) == 0) {
+        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        uint64_t reserve = (uint64_t)sv.f_blocks * sv.f_frsize / 50;
+        if (reserve < WAL_PREALLOC_RESERVE)
+            reserve = WAL_PREALLOC_RESERVE;
+        if (avail < reserve + (*to - *from)) {
+            if (!w->prealloc_warned)
+                log_info("WAL: not zero-filling ahead, the file system is nearly full "
+                         "(records are appended; retried every second)",
+                         "dir=%s free_bytes=%" PRIu64 " reserve_bytes=%" PRIu64, w->dir, avail,
+                         reserve);
+            w->prealloc_warned = true;
+            w->prealloc_retry_ns = clock_mono_ns() + 1000000000LL;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Zero-fill ahead until enough is ready (or stop, or an error). */
+static void prealloc_run(struct wal *w)
+{
+    uint64_t from, to;
+
+    while (prealloc_plan(w, &from, &to)) {
+        struct seg *s;
+        uint64_t off = from;
+        int fd = w->fd, e = 0;
+
+        w->zeroing = true;
+        w->zero_from = from;
+        w->zero_to = to;
+        pthread_mutex_unlock(&w->mu);
+        while (off < to) {
+            size_t n = to - off < sizeof(zero_block) ? (size_t)(to - off) : sizeof(zero_block);
+            ssize_t k = pwrite(fd, zero_block, n, (off_t)off);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                e = k < 0 ? errno : EIO;
+                break;
+            }
+            off += (uint64_t)k;
+        }
+        pthread_mutex_lock(&w->mu);
+        w->zeroing = false;
+        pthread_cond_broadcast(&w->cv);
+        s = &w->segs[w->nsegs - 1]; /* still the same segment: rotation waits for us */
+        if (off > s->file_bytes)
+            s->file_bytes = off;
+        w->prealloc_bytes += off - from;
+        if (e) {
+            /* Zeros past the records are harmless; records are appended instead. */
+            log_warn("WAL: zero-filling ahead failed, retrying in 10 s", "dir=%s error=\"%s\"",
+                     w->dir, strerror(e));
+            w->prealloc_retry_ns = clock_mono_ns() + 10000000000LL;
+            return;
+        }
+        /* Commit the allocation (and everyone's records) before records land there. */
+        while (w->syncing)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->broken)
+            return;
+        sync_round(w);
+        if (w->broken)
+            return;
     }
 }
 
@@ -247,7 +388,8 @@ static enum err open_active(struct wal *w, struct errbuf *eb)
         madd(w->m_tails, 1);
         mp.size = r.end;
     }
-    s->bytes = mp.size;
+    s->bytes = r.end; /* a zero tail (preallocated space) stays, records overwrite it */
+    s->file_bytes = mp.size;
     s->first_lsn = r.first_lsn;
     s->last_lsn = r.last_lsn;
     w->fd = fd;
@@ -277,25 +419,35 @@ static void register_metrics(struct wal *w, struct metrics *m)
     w->m_durable_lsn = metrics_gauge(m, "arc_wal_durable_lsn", "highest synced WAL LSN", NULL);
 }
 
+/* Every WAL_BACKGROUND_TICK_MS: wal_tick (async sync, age rotation). In between,
+ * and whenever a writer wakes it: zero-fill ahead (preallocation). */
 static void *bg_main(void *arg)
 {
     struct wal *w = arg;
+    const int64_t tick_ns = (int64_t)WAL_BACKGROUND_TICK_MS * 1000000;
+    int64_t next_tick = clock_mono_ns() + tick_ns;
 
     pthread_mutex_lock(&w->mu);
     while (!w->stop_bg) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += WAL_BACKGROUND_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&w->bg_cv, &w->mu, &ts);
+        int64_t now;
+
+        prealloc_run(w);
         if (w->stop_bg)
             break;
-        pthread_mutex_unlock(&w->mu);
-        wal_tick(w);
-        pthread_mutex_lock(&w->mu);
+        now = clock_mono_ns();
+        if (now >= next_tick) {
+            next_tick = now + tick_ns;
+            pthread_mutex_unlock(&w->mu);
+            wal_tick(w);
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        ts.tv_sec = (time_t)(next_tick / 1000000000);
+        ts.tv_nsec = (long)(next_tick % 1000000000);
+        w->bg_waiting = true;
+        pthread_cond_timedwait(&w->bg_cv, &w->mu, &ts);
+        w->bg_waiting = false;
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -324,6 +476,7 @@ enum err wal_open(const struct wal_opts *o, struct wal **out, struct errbuf *eb)
     w->max_segment_bytes = o->max_segment_bytes ? o->max_segment_bytes : WAL_DEFAULT_SEGMENT_BYTES;
     w->max_segment_age_ms = o->max_segment_age_ms;
     w->checkpoint_lsn = o->checkpoint_lsn;
+    w->prealloc = o->preallocate;
     w->fd = -1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
@@ -382,16 +535,17 @@ enum err wal_open(const struct wal_opts *o, struct wal **out, struct errbuf *eb)
         pthread_mutex_unlock(&w->mu);
     }
 
-    if (w->sync == WAL_SYNC_ASYNC || w->max_segment_age_ms > 0) {
+    if (w->sync == WAL_SYNC_ASYNC || w->max_segment_age_ms > 0 || w->prealloc) {
         if (pthread_create(&w->bg, NULL, bg_main, w) != 0) {
             rc = errbuf_set(eb, ERR_INTERNAL, "WAL: cannot start background thread");
             goto fail_free;
         }
         w->has_bg = true;
     }
-    log_info("WAL opened", "dir=%s segments=%zu next_lsn=%" PRIu64 " sync=%s", w->dir, w->nsegs,
-             w->next_lsn,
-             w->sync == WAL_SYNC_FSYNC ? "fsync" : w->sync == WAL_SYNC_ASYNC ? "async" : "fdatasync");
+    log_info("WAL opened", "dir=%s segments=%zu next_lsn=%" PRIu64 " sync=%s preallocate=%s",
+             w->dir, w->nsegs, w->next_lsn,
+             w->sync == WAL_SYNC_FSYNC ? "fsync" : w->sync == WAL_SYNC_ASYNC ? "async" : "fdatasync",
+             w->prealloc ? "on" : "off");
     *out = w;
     return ERR_OK;
 
@@ -514,6 +668,8 @@ enum err wal_replay(struct wal *w, wal_replay_fn *fn, void *ctx, struct errbuf *
         }
         s->first_lsn = r.first_lsn;
         s->last_lsn = r.last_lsn;
+        if (i + 1 < nsegs)
+            s->bytes = r.end;
         pthread_mutex_unlock(&w->mu);
         if (r.last_lsn)
             prev = r.last_lsn;
@@ -551,9 +707,16 @@ enum err wal_write(struct wal *w, const struct wal_record *rec, uint64_t *lsn,
             goto out_unlock;
         }
         s = &w->segs[w->nsegs - 1];
-        if (s->bytes <= WAL_HDR_BYTES || s->bytes + total <= w->max_segment_bytes)
+        if (s->bytes <= WAL_HDR_BYTES || s->bytes + total <= w->max_segment_bytes) {
+            /* The filler never writes where records go: wait if this one would
+             * reach the range it is zeroing (rare: it works ahead with a gap). */
+            if (w->zeroing && s->bytes + total > w->zero_from) {
+                pthread_cond_wait(&w->cv, &w->mu);
+                continue;
+            }
             break;
-        if (w->syncing) { /* the syncer uses the active fd: wait before sealing it */
+        }
+        if (fd_busy(w)) { /* the syncer or filler uses the active fd: wait */
             pthread_cond_wait(&w->cv, &w->mu);
             continue;
         }
@@ -588,16 +751,23 @@ enum err wal_write(struct wal *w, const struct wal_record *rec, uint64_t *lsn,
          * later record written after it must not land behind garbage. */
         if (ftruncate(w->fd, (off_t)s->bytes) != 0) {
             int te = errno;
+            if (s->file_bytes < s->bytes + total)
+                s->file_bytes = s->bytes + total; /* unknown; at most this */
             set_broken(w, "ftruncate", te);
             rc = errbuf_set(eb, ERR_IO, "WAL write failed (%s) and cutting it back failed: %s",
                             strerror(e), strerror(te));
             goto out_unlock;
         }
+        s->file_bytes = s->bytes; /* zero-filled space after it went too; refilled later */
         rc = errbuf_set(eb, wal_errno_err(e), "WAL write of %" PRIu64 " bytes to %s: %s", total,
                         w->dir, strerror(e));
         goto out_unlock;
     }
     s->bytes += total;
+    if (s->bytes > s->file_bytes)
+        s->file_bytes = s->bytes; /* appended past the zero-filled space */
+    if (w->prealloc && w->bg_waiting && prealloc_wanted(w))
+        pthread_cond_signal(&w->bg_cv);
     if (!s->first_lsn)
         s->first_lsn = l;
     s->last_lsn = l;
@@ -707,7 +877,7 @@ void wal_tick(struct wal *w)
     pthread_mutex_lock(&w->mu);
     if (w->max_segment_age_ms > 0 && !w->broken) {
         int64_t age_ms = (clock_mono_ns() - w->active_since_ns) / 1000000;
-        while (w->syncing)
+        while (fd_busy(w))
             pthread_cond_wait(&w->cv, &w->mu);
         if (age_ms >= w->max_segment_age_ms && w->segs[w->nsegs - 1].bytes > WAL_HDR_BYTES &&
             !w->broken) {
@@ -736,8 +906,9 @@ void wal_get_stats(struct wal *w, struct wal_stats *out)
         .truncated_tails = w->truncated_tails,
         .segments = w->nsegs,
     };
+    out->prealloc_bytes = w->prealloc_bytes;
     for (size_t i = 0; i < w->nsegs; i++)
-        out->total_bytes += w->segs[i].bytes;
+        out->total_bytes += w->segs[i].file_bytes;
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -751,8 +922,8 @@ void wal_files_json(struct wal *w, struct buf *out)
         wal_seg_name(s->base_lsn, name, sizeof(name));
         buf_printf(out,
                    "%s{\"name\":\"%s\",\"first_lsn\":%" PRIu64 ",\"last_lsn\":%" PRIu64
-                   ",\"bytes\":%" PRIu64 ",\"active\":%s}",
-                   i ? "," : "", name, s->first_lsn, s->last_lsn, s->bytes,
+                   ",\"bytes\":%" PRIu64 ",\"file_bytes\":%" PRIu64 ",\"active\":%s}",
+                   i ? "," : "", name, s->first_lsn, s->last_lsn, s->bytes, s->file_bytes,
                    i + 1 == w->nsegs ? "true" : "false");
     }
     buf_append_char(out, ']');

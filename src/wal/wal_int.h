@@ -64,6 +64,9 @@ int wal_pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off);
  * open O_RDWR at the new file. */
 enum err wal_seg_create(const char *dir, uint64_t base, int *fd_out, struct errbuf *eb);
 
+/* Offset of the first non-zero byte of m[from, size), size if none. */
+uint64_t wal_next_nonzero(const unsigned char *m, uint64_t size, uint64_t from);
+
 /* A segment mapped read-only (wal_seg_map), header checked. munmap(p, size). */
 struct wal_map {
     unsigned char *p;
@@ -80,7 +83,9 @@ struct wal_walk {
     uint64_t first_lsn; /* first intact record (0 = none) */
     uint64_t last_lsn;  /* last intact record (0 = none) */
     uint64_t skipped;   /* damaged stretches skipped (intact records after them) */
-    bool torn;          /* bytes after `end` hold no intact record */
+    bool torn;          /* bytes after `end` are not all zero and hold no intact record */
+    bool zero_tail;     /* bytes after `end` are all zero (clean end of a preallocated
+                         * segment): neither torn nor damage */
 };
 
 /* Walk the records of a mapped segment (name is for log lines). Records must have

@@ -226,13 +226,48 @@ static bool is_intact(const unsigned char *m, uint64_t size, uint64_t off, uint6
     return frame_at(m, size, off, &v) == FRAME_OK && v.lsn > prev_lsn;
 }
 
+/* Offset of the first non-zero byte at or after from, or size if there is none.
+ * Eight bytes per step: a preallocated segment's zero tail is megabytes long. */
+uint64_t wal_next_nonzero(const unsigned char *m, uint64_t size, uint64_t from)
+{
+    uint64_t off = from;
+
+    while (off < size && (off & 7))
+        if (m[off++])
+            return off - 1;
+    for (; size - off >= 32; off += 32) {
+        uint64_t a, b, c, d;
+        memcpy(&a, m + off, 8);
+        memcpy(&b, m + off + 8, 8);
+        memcpy(&c, m + off + 16, 8);
+        memcpy(&d, m + off + 24, 8);
+        if (a | b | c | d)
+            break;
+    }
+    for (; off < size; off++)
+        if (m[off])
+            return off;
+    return size;
+}
+
 /* Find the first intact record at or after from (see the file comment). */
 static bool find_intact(const unsigned char *m, uint64_t size, uint64_t from, uint64_t prev_lsn,
                         uint64_t *found)
 {
     for (uint64_t off = from; off + WAL_FRAME_BYTES + WAL_PHDR_BYTES <= size; off++) {
         uint32_t plen = wal_get_le32(m + off);
-        uint64_t lsn = wal_get_le64(m + off + 8);
+        uint64_t lsn;
+        if (plen == 0) {
+            /* A run of zeros (preallocated space, unwritten pages) cannot hold a
+             * record start until 3 bytes before its next non-zero byte. */
+            uint64_t nz = wal_next_nonzero(m, size, off + 4);
+            if (nz >= size)
+                return false;
+            if (nz - 3 > off + 1)
+                off = nz - 3 - 1; /* the loop's off++ lands on nz - 3 */
+            continue;
+        }
+        lsn = wal_get_le64(m + off + 8);
         /* Cheap filters first; the CRC runs only on plausible candidates. */
         if (plen < WAL_PHDR_BYTES || plen > size - off - WAL_FRAME_BYTES)
             continue;
@@ -278,7 +313,13 @@ enum err wal_seg_walk(const char *name, const unsigned char *m, uint64_t size,
         if (f != FRAME_BAD && off + v.total < size && is_intact(m, size, off + v.total, prev_lsn))
             next = off + v.total;
         else if (!find_intact(m, size, off + 1, prev_lsn, &next)) {
-            r.torn = true;
+            /* Nothing intact follows. Only zeros (a preallocated segment's unused
+             * space, or pages of unacknowledged records that never reached the
+             * disk) is the clean end of the log; anything else is a torn tail. */
+            if (wal_next_nonzero(m, size, off) < size)
+                r.torn = true;
+            else
+                r.zero_tail = true;
             break;
         }
         r.skipped++;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -671,20 +672,55 @@ static void test_torn_tail(void **state)
         tmpdir_free(dir);
     }
 
-    /* Garbage appended after the last record (e.g. zeros from a crash) is cut too. */
+    /* Non-zero garbage after the last record is a torn tail: cut and counted. */
     char *dir = tmpdir_new();
     struct wal *w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
     struct wal_stats st;
+    struct got_list g = {0};
     char path[512];
     append_n(w, 0, 3, 100);
     wal_close(w);
     seg_file(dir, 1, path, sizeof(path));
-    assert_int_equal(truncate(path, 24 + 3 * rec_bytes + 4096), 0);
+    {
+        unsigned char junk[4096];
+        int fd = open(path, O_WRONLY | O_APPEND);
+        assert_true(fd >= 0);
+        memset(junk, 0, sizeof(junk));
+        junk[1000] = 0xa5; /* one stray byte among zeros is enough */
+        assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+        close(fd);
+    }
     w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
     wal_get_stats(w, &st);
     assert_int_equal(st.truncated_tails, 1);
     assert_int_equal(st.last_lsn, 3);
     assert_int_equal(file_size(path), 24 + 3 * rec_bytes);
+    wal_close(w);
+
+    /* Zeros after the last record are the clean end of the log (a preallocated
+     * segment, or pages of unacknowledged records that never reached the disk):
+     * nothing cut, nothing counted, and new records overwrite them. */
+    assert_int_equal(truncate(path, 24 + 3 * rec_bytes + 4096), 0);
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(st.last_lsn, 3);
+    assert_int_equal(file_size(path), 24 + 3 * rec_bytes + 4096);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 3);
+    got_release(&g);
+    assert_int_equal(append_n(w, 3, 2, 100), 5);
+    assert_int_equal(file_size(path), 24 + 3 * rec_bytes + 4096); /* written in place */
+    wal_close(w);
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 5);
+    for (size_t i = 0; i < g.n; i++)
+        check_rec(&g.v[i], (int)i, 100);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails + st.corrupt_records, 0);
+    got_release(&g);
     wal_close(w);
     tmpdir_free(dir);
 }
@@ -1037,11 +1073,11 @@ static void test_files_json(void **state)
     wal_files_json(w, &b);
     assert_string_equal(b.data,
                         "[{\"name\":\"00000000000000000001.wal\",\"first_lsn\":1,\"last_lsn\":1,"
-                        "\"bytes\":159,\"active\":false},"
+                        "\"bytes\":159,\"file_bytes\":159,\"active\":false},"
                         "{\"name\":\"00000000000000000002.wal\",\"first_lsn\":2,\"last_lsn\":2,"
-                        "\"bytes\":159,\"active\":false},"
+                        "\"bytes\":159,\"file_bytes\":159,\"active\":false},"
                         "{\"name\":\"00000000000000000003.wal\",\"first_lsn\":3,\"last_lsn\":3,"
-                        "\"bytes\":159,\"active\":true}]");
+                        "\"bytes\":159,\"file_bytes\":159,\"active\":true}]");
     buf_release(&b);
     wal_close(w);
     tmpdir_free(dir);
@@ -1070,6 +1106,331 @@ static void test_leftover_tmp_removed(void **state)
     tmpdir_free(dir);
 }
 
+/* ---- preallocated segments --------------------------------------------------- */
+
+static struct wal *open_wal_prealloc(const char *dir, uint64_t seg_bytes)
+{
+    struct wal_opts o = {.dir = dir, .sync = WAL_SYNC_FDATASYNC, .max_segment_bytes = seg_bytes,
+                         .preallocate = true};
+    struct errbuf eb;
+    struct wal *w = NULL;
+    errbuf_init(&eb);
+    if (wal_open(&o, &w, &eb) != ERR_OK)
+        fail_msg("wal_open: %s", eb.msg);
+    return w;
+}
+
+/* The filler needs WAL_PREALLOC_RESERVE free after a chunk. */
+static bool room_to_prealloc(const char *dir)
+{
+    struct statvfs sv;
+    if (statvfs(dir, &sv) != 0)
+        return false;
+    uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    uint64_t reserve = (uint64_t)sv.f_blocks * sv.f_frsize / 50;
+    return avail > (reserve > WAL_PREALLOC_RESERVE ? reserve : WAL_PREALLOC_RESERVE) + (64 << 20);
+}
+
+/* Wait (at most 10 s) until the segment files add up to want bytes. */
+static void wait_total_bytes(struct wal *w, uint64_t want)
+{
+    struct wal_stats st;
+    for (int i = 0; i < 1000; i++) {
+        wal_get_stats(w, &st);
+        if (st.total_bytes == want)
+            return;
+        usleep(10000);
+    }
+    fail_msg("segment files are %" PRIu64 " bytes after 10 s, want %" PRIu64, st.total_bytes,
+             want);
+}
+
+#define PA_SEG ((uint64_t)8 << 20)
+#define PA_REC (32 + 3 + 1000) /* append_n(.., pad 1000) record bytes */
+
+/* dir with one fully zero-filled 8 MiB segment holding records 0..n-1. */
+static char *prealloc_dir(int n)
+{
+    char *dir = tmpdir_new();
+    struct wal *w = open_wal_prealloc(dir, PA_SEG);
+    struct wal_stats st;
+    append_n(w, 0, n, 1000);
+    wait_total_bytes(w, PA_SEG); /* the filler reached the segment's end */
+    wal_get_stats(w, &st);
+    assert_true(st.prealloc_bytes > 0 && st.prealloc_bytes < PA_SEG);
+    assert_int_equal(st.last_lsn, (uint64_t)n);
+    wal_close(w);
+    return dir;
+}
+
+static void zero_range(const char *path, off_t off, size_t n)
+{
+    char *z = xcalloc(1, n);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, z, n, off), (ssize_t)n);
+    close(fd);
+    free(z);
+}
+
+/* A zero-filled segment: the file is the segment size, zeros after the records;
+ * it reopens clean (with or without preallocation), replays exactly its records,
+ * and new records are written in place after the last one. */
+static void test_prealloc_zero_tail(void **state)
+{
+    (void)state;
+    char *dir;
+    struct wal *w;
+    struct wal_stats st;
+    struct got_list g = {0};
+    char path[512];
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = prealloc_dir(10);
+    seg_file(dir, 1, path, sizeof(path));
+    assert_int_equal(file_size(path), (off_t)PA_SEG);
+    {
+        /* everything after the records is zero */
+        int fd = open(path, O_RDONLY);
+        size_t n = PA_SEG - (24 + 10 * PA_REC);
+        unsigned char *b = xmalloc(n);
+        assert_int_equal(pread(fd, b, n, 24 + 10 * PA_REC), (ssize_t)n);
+        for (size_t i = 0; i < n; i++)
+            if (b[i])
+                fail_msg("non-zero byte at %zu after the records", 24 + 10 * PA_REC + i);
+        free(b);
+        close(fd);
+    }
+
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, PA_SEG, NULL); /* preallocation off */
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.last_lsn, 10);
+    assert_int_equal(st.total_bytes, PA_SEG);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 10);
+    for (size_t i = 0; i < g.n; i++)
+        check_rec(&g.v[i], (int)i, 1000);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(append_n(w, 10, 5, 1000), 15);
+    assert_int_equal(file_size(path), (off_t)PA_SEG); /* in place, not appended */
+    wal_close(w);
+
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 15);
+    for (size_t i = 0; i < g.n; i++) {
+        assert_int_equal(g.v[i].lsn, i + 1);
+        check_rec(&g.v[i], (int)i, 1000);
+    }
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
+/* Damage in a zero-filled segment: a record whose pages never reached the disk
+ * (zeros) with an intact record after it is skipped and counted like any damage
+ * in the middle; a last record whose end is missing (zeros in place) is a torn
+ * tail, cut and counted; a flipped byte in the middle costs one record. */
+static void test_prealloc_damage(void **state)
+{
+    (void)state;
+    struct wal_stats st;
+    struct got_list g = {0};
+    char path[512];
+    char *dir;
+    struct wal *w;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+
+    /* record 5 (index 4) all zeros */
+    dir = prealloc_dir(10);
+    seg_file(dir, 1, path, sizeof(path));
+    zero_range(path, 24 + 4 * PA_REC, PA_REC);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.last_lsn, 10);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 9);
+    for (size_t i = 0; i < g.n; i++) {
+        int want = i < 4 ? (int)i : (int)i + 1;
+        assert_int_equal(g.v[i].lsn, (uint64_t)want + 1);
+        check_rec(&g.v[i], want, 1000);
+    }
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 1);
+    wal_close(w);
+    tmpdir_free(dir);
+
+    /* the last record's final 5 bytes are zeros: torn, cut at its start */
+    dir = prealloc_dir(10);
+    seg_file(dir, 1, path, sizeof(path));
+    zero_range(path, 24 + 10 * PA_REC - 5, 5);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 1);
+    assert_int_equal(st.last_lsn, 9);
+    assert_true(file_size(path) >= 24 + 9 * PA_REC); /* cut there (the filler may refill) */
+    replay_all(w, &g);
+    assert_int_equal(g.n, 9);
+    got_release(&g);
+    assert_int_equal(append_n(w, 9, 3, 1000), 12);
+    wal_close(w);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 12);
+    for (size_t i = 0; i < g.n; i++)
+        check_rec(&g.v[i], (int)i, 1000);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    tmpdir_free(dir);
+
+    /* a flipped body byte in record 5: skipped, the zero tail stays clean */
+    dir = prealloc_dir(10);
+    seg_file(dir, 1, path, sizeof(path));
+    flip_byte(path, 24 + 4 * PA_REC + 500);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(file_size(path), (off_t)PA_SEG);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 9);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 1);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
+/* A failed write inside the zero-filled space is cut back like any other. */
+static void test_prealloc_failed_write(void **state)
+{
+    (void)state;
+    struct wal_record r = {.kind = 1, .db = "db", .db_len = 2, .body = "payload-bytes",
+                           .body_len = 13};
+    struct got_list g = {0};
+    struct wal_stats st;
+    struct errbuf eb;
+    uint64_t lsn = 0;
+    char *dir;
+    struct wal *w;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = prealloc_dir(3);
+    w = open_wal_prealloc(dir, PA_SEG);
+    errbuf_init(&eb);
+    wal_test_faults = (struct wal_test_faults){.fail_errno = EIO, .short_bytes = 20};
+    assert_int_equal(wal_append(w, &r, &lsn, &eb), ERR_IO);
+    assert_int_equal(wal_append(w, &r, &lsn, &eb), ERR_OK);
+    assert_int_equal(lsn, 4);
+    wal_close(w);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 4);
+    assert_string_equal(g.v[3].body, "payload-bytes");
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
+/* 8 writers, 2 KiB records, 256 KiB segments: rotations and the filler race all
+ * the time; every LSN replays exactly once, nothing is counted as damage. */
+#define PG_PER_THREAD 600
+
+struct pg_ctx {
+    struct wal *w;
+    int id;
+};
+
+static void *pg_thread(void *arg)
+{
+    struct pg_ctx *c = arg;
+    char body[2048];
+    for (int i = 0; i < PG_PER_THREAD; i++) {
+        int n = snprintf(body, sizeof(body), "t%d-%d-", c->id, i);
+        memset(body + n, 'a' + c->id, sizeof(body) - (size_t)n);
+        struct wal_record r = {.kind = 2, .flags = (uint8_t)c->id, .time_us = i, .db = "load",
+                               .db_len = 4, .body = body, .body_len = sizeof(body)};
+        struct errbuf eb;
+        uint64_t lsn;
+        errbuf_init(&eb);
+        if (wal_append(c->w, &r, &lsn, &eb) != ERR_OK)
+            thread_fail("append", eb.msg);
+    }
+    return NULL;
+}
+
+static void test_prealloc_group_commit_rotation(void **state)
+{
+    (void)state;
+    const uint64_t seg = 256 * 1024;
+    struct pg_ctx c[GC_THREADS];
+    pthread_t th[GC_THREADS];
+    struct got_list g = {0};
+    struct wal_stats st;
+    int next[GC_THREADS] = {0};
+    char *dir;
+    struct wal *w;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = tmpdir_new();
+    w = open_wal_prealloc(dir, seg);
+    for (int t = 0; t < GC_THREADS; t++) {
+        c[t] = (struct pg_ctx){w, t};
+        pthread_create(&th[t], NULL, pg_thread, &c[t]);
+    }
+    for (int t = 0; t < GC_THREADS; t++)
+        pthread_join(th[t], NULL);
+    check_threads_ok();
+    wal_get_stats(w, &st);
+    assert_int_equal(st.durable_lsn, GC_THREADS * PG_PER_THREAD);
+    print_message("prealloc group commit: %" PRIu64 " appends, %" PRIu64 " syncs, %zu segments, "
+                  "%" PRIu64 " bytes zero-filled\n",
+                  st.appends, st.syncs, st.segments, st.prealloc_bytes);
+    wal_close(w);
+
+    w = open_wal_prealloc(dir, seg);
+    replay_all(w, &g);
+    assert_int_equal(g.n, GC_THREADS * PG_PER_THREAD);
+    for (size_t i = 0; i < g.n; i++) {
+        int t = g.v[i].flags;
+        char want[32];
+        assert_int_equal(g.v[i].lsn, i + 1);
+        assert_true(t >= 0 && t < GC_THREADS);
+        /* each writer's records replay in its order, each once */
+        snprintf(want, sizeof(want), "t%d-%d-", t, next[t]);
+        assert_int_equal(strncmp(g.v[i].body, want, strlen(want)), 0);
+        assert_int_equal(g.v[i].body_len, 2048);
+        next[t]++;
+    }
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(st.truncated_tails, 0);
+    got_release(&g);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1091,6 +1452,10 @@ int main(void)
         cmocka_unit_test(test_two_phase_and_age_rotation),
         cmocka_unit_test(test_files_json),
         cmocka_unit_test(test_leftover_tmp_removed),
+        cmocka_unit_test(test_prealloc_zero_tail),
+        cmocka_unit_test(test_prealloc_damage),
+        cmocka_unit_test(test_prealloc_failed_write),
+        cmocka_unit_test(test_prealloc_group_commit_rotation),
     };
     log_set_level(LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
