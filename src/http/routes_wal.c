@@ -37,7 +37,7 @@ static void stats_json(struct app *app, struct buf *b)
                (unsigned long long)st.durable_lsn, (unsigned long long)st.checkpoint_lsn,
                (unsigned long long)st.corrupt_records, (unsigned long long)st.truncated_tails,
                st.segments, (unsigned long long)st.total_bytes,
-               app->cfg->wal.preallocate ? "true" : "false",
+               st.preallocate ? "true" : "false",
                (unsigned long long)st.prealloc_bytes);
 }
 

@@ -67,7 +67,8 @@ struct wal_opts {
                                  * overwrites allocated blocks, so its fdatasync flushes
                                  * data pages only, with no file-system journal commit
                                  * for a size change. Segments then end in zeros, which
-                                 * open and replay read as the clean end of the log. */
+                                 * open and replay read as the clean end of the log.
+                                 * Ignored in async mode (syncs are off the write path). */
 };
 
 struct wal_record {
@@ -92,6 +93,7 @@ struct wal_stats {
     size_t segments;          /* segment files, active one included */
     uint64_t total_bytes;     /* bytes of all segment files (zero-filled space included) */
     uint64_t prealloc_bytes;  /* bytes zero-filled ahead of records since open */
+    bool preallocate;         /* zero-filling ahead is on (opts.preallocate, not async) */
 };
 
 /* Open or create the log in o->dir. Validates the tail of the last segment: a torn
