@@ -74,6 +74,10 @@ struct wal {
     uint64_t zero_from, zero_to;
     int64_t prealloc_retry_ns; /* no zero-filling before this (no room, or a write failed) */
     uint64_t prealloc_bytes;
+    char *spare_path;     /* {dir}/recycled.wal.spare: a checkpointed segment kept for reuse */
+    bool have_spare;      /* it exists (preallocation on only) */
+    uint64_t spare_bytes; /* its size */
+    uint64_t recycled;    /* segments reused since open */
     bool broken;          /* a sync failed: writes refused until restart */
     bool replayed;        /* wal_replay ran */
     bool written;         /* a write was attempted: replay is no longer allowed */
@@ -133,8 +137,9 @@ static void set_broken(struct wal *w, const char *what, int e)
 static enum err rotate(struct wal *w, struct errbuf *eb)
 {
     char name[64];
-    enum err rc;
-    int fd;
+    enum err rc = ERR_IO;
+    uint64_t size = WAL_HDR_BYTES;
+    int fd = -1;
 
     if (wal_fd_sync(w->sync, w->fd) != 0) {
         int e = errno;
@@ -145,12 +150,32 @@ static enum err rotate(struct wal *w, struct errbuf *eb)
     madd(w->m_syncs, 1);
     w->durable_lsn = w->last_lsn;
     mset(w->m_durable_lsn, (int64_t)w->durable_lsn);
-    rc = wal_seg_create(w->dir, w->next_lsn, &fd, eb);
-    if (rc != ERR_OK)
-        return rc;
+    if (w->have_spare) {
+        /* Reuse a checkpointed segment: its blocks are allocated and written, so
+         * records overwrite them as they do zero-filled space, with no zeros to
+         * write first. Its old records read as the end of the log. */
+        struct errbuf reb;
+        errbuf_init(&reb);
+        w->have_spare = false;
+        rc = wal_seg_recycle(w->dir, w->spare_path, w->next_lsn, &fd, &size, &reb);
+        if (rc != ERR_OK) {
+            log_warn("WAL: cannot reuse a recycled segment, creating one", "error=\"%s\"",
+                     reb.msg);
+            unlink(w->spare_path);
+        } else {
+            w->recycled++;
+        }
+    }
+    if (rc != ERR_OK) {
+        rc = wal_seg_create(w->dir, w->next_lsn, &fd, eb);
+        if (rc != ERR_OK)
+            return rc;
+        size = WAL_HDR_BYTES;
+    }
     close(w->fd);
     w->fd = fd;
     segs_push(w, w->next_lsn, WAL_HDR_BYTES);
+    w->segs[w->nsegs - 1].file_bytes = size;
     w->active_since_ns = clock_mono_ns();
     mset(w->m_segments, (int64_t)w->nsegs);
     pthread_cond_broadcast(&w->cv); /* durable_lsn moved */
@@ -337,6 +362,17 @@ static enum err list_segments(struct wal *w, uint64_t **out, size_t *n_out, stru
             unlink(path);
             continue;
         }
+        if (strcmp(de->d_name, "recycled.wal.spare") == 0) {
+            /* A checkpointed segment kept for reuse (renamed whole: complete). */
+            struct stat st;
+            if (w->prealloc && stat(w->spare_path, &st) == 0 && st.st_size >= WAL_HDR_BYTES) {
+                w->have_spare = true;
+                w->spare_bytes = (uint64_t)st.st_size;
+            } else {
+                unlink(w->spare_path);
+            }
+            continue;
+        }
         if (!wal_seg_parse_name(de->d_name, &base))
             continue;
         if (n == cap) {
@@ -371,10 +407,15 @@ static enum err open_active(struct wal *w, struct errbuf *eb)
     rc = wal_seg_map(path, s->base_lsn, fd, &mp, eb);
     if (rc != ERR_OK)
         goto fail_close;
-    rc = wal_seg_walk(name, mp.p, mp.size, 0, false, NULL, NULL, &r, eb);
+    rc = wal_seg_walk(name, mp.p, mp.size, s->base_lsn ? s->base_lsn - 1 : 0, false, NULL, NULL,
+                      &r, eb);
     munmap(mp.p, (size_t)mp.size);
     if (rc != ERR_OK)
         goto fail_close;
+    if (r.stale_tail)
+        log_info("WAL: the active segment's records end before bytes of its earlier use "
+                 "(recycled segment); records go on there",
+                 "segment=%s offset=%" PRIu64 " last_lsn=%" PRIu64, name, r.end, r.last_lsn);
     if (r.torn) {
         log_warn("WAL: torn or corrupt tail cut off", "segment=%s offset=%" PRIu64
                  " size=%" PRIu64 " cut_bytes=%" PRIu64 " last_lsn=%" PRIu64,
@@ -472,6 +513,11 @@ enum err wal_open(const struct wal_opts *o, struct wal **out, struct errbuf *eb)
 
     w = xcalloc(1, sizeof(*w));
     w->dir = xstrdup(o->dir);
+    {
+        size_t n = strlen(o->dir) + sizeof("/recycled.wal.spare");
+        w->spare_path = xmalloc(n);
+        snprintf(w->spare_path, n, "%s/recycled.wal.spare", o->dir);
+    }
     w->sync = o->sync;
     w->max_segment_bytes = o->max_segment_bytes ? o->max_segment_bytes : WAL_DEFAULT_SEGMENT_BYTES;
     w->max_segment_age_ms = o->max_segment_age_ms;
@@ -558,6 +604,7 @@ fail_free:
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w->segs);
+    free(w->spare_path);
     free(w->dir);
     free(w);
     return rc;
@@ -585,6 +632,7 @@ void wal_close(struct wal *w)
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w->segs);
+    free(w->spare_path);
     free(w->dir);
     free(w);
 }
@@ -653,6 +701,8 @@ enum err wal_replay(struct wal *w, wal_replay_fn *fn, void *ctx, struct errbuf *
         }
         if (rc != ERR_OK)
             return errbuf_set(eb, rc, "%s", leb.msg);
+        if (s->base_lsn && prev < s->base_lsn - 1)
+            prev = s->base_lsn - 1; /* a recycled segment's old records are below it */
         rc = wal_seg_walk(name, mp.p, mp.size, prev, true, replay_one, &rctx, &r, eb);
         munmap(mp.p, (size_t)mp.size);
         if (rc != ERR_OK)
@@ -830,6 +880,24 @@ enum err wal_append(struct wal *w, const struct wal_record *rec, uint64_t *lsn,
 
 /* ---- checkpoint, tick, introspection --------------------------------------- */
 
+/* Keep sealed segment s as the spare instead of deleting it? Only with
+ * preallocation (then writes into it need no zero-filling), one spare at most, a
+ * file big enough to matter, and while the file system has room to spare. */
+static bool may_recycle(const struct wal *w, const struct seg *s)
+{
+    struct statvfs sv;
+    uint64_t reserve;
+
+    if (!w->prealloc || w->have_spare || w->broken || s->file_bytes < w->max_segment_bytes / 2)
+        return false;
+    if (fstatvfs(w->fd, &sv) != 0)
+        return false;
+    reserve = (uint64_t)sv.f_blocks * sv.f_frsize / 50;
+    if (reserve < WAL_PREALLOC_RESERVE)
+        reserve = WAL_PREALLOC_RESERVE;
+    return (uint64_t)sv.f_bavail * sv.f_frsize >= reserve;
+}
+
 static enum err checkpoint_locked(struct wal *w, size_t *deleted, struct errbuf *eb)
 {
     size_t n = 0;
@@ -846,7 +914,12 @@ static enum err checkpoint_locked(struct wal *w, size_t *deleted, struct errbuf 
         if (bound > w->checkpoint_lsn)
             break;
         wal_seg_path(w->dir, s->base_lsn, "", path, sizeof(path));
-        if (unlink(path) != 0 && errno != ENOENT) {
+        if (may_recycle(w, s) && rename(path, w->spare_path) == 0) {
+            /* Kept as the next segment's file (no dir fsync needed: after a crash
+             * either name is fine, an old covered segment is deleted again). */
+            w->have_spare = true;
+            w->spare_bytes = s->file_bytes;
+        } else if (unlink(path) != 0 && errno != ENOENT) {
             rc = errbuf_set(eb, ERR_IO, "delete WAL segment %s: %s", path, strerror(errno));
             log_warn("WAL: cannot delete checkpointed segment", "file=%s error=\"%s\"", path,
                      strerror(errno));
@@ -909,6 +982,8 @@ void wal_get_stats(struct wal *w, struct wal_stats *out)
         .segments = w->nsegs,
     };
     out->prealloc_bytes = w->prealloc_bytes;
+    out->spare_bytes = w->have_spare ? w->spare_bytes : 0;
+    out->recycled = w->recycled;
     out->preallocate = w->prealloc;
     for (size_t i = 0; i < w->nsegs; i++)
         out->total_bytes += w->segs[i].file_bytes;

@@ -94,6 +94,8 @@ struct wal_stats {
     uint64_t total_bytes;     /* bytes of all segment files (zero-filled space included) */
     uint64_t prealloc_bytes;  /* bytes zero-filled ahead of records since open */
     bool preallocate;         /* zero-filling ahead is on (opts.preallocate, not async) */
+    uint64_t spare_bytes;     /* checkpointed segment kept for reuse (0 = none) */
+    uint64_t recycled;        /* segments reused instead of created since open */
 };
 
 /* Open or create the log in o->dir. Validates the tail of the last segment: a torn

@@ -176,6 +176,60 @@ fail_unlink:
     return rc;
 }
 
+/* Reuse the file at spare (an old segment, checkpointed) as segment base: new
+ * header, fdatasync, rename, fsync the directory. Its old records stay behind the
+ * header until overwritten; their LSNs are all below base, so readers take them
+ * for the end of the log (wal_seg_walk: stale_tail). *size_out: its file size. */
+enum err wal_seg_recycle(const char *dir, const char *spare, uint64_t base, int *fd_out,
+                         uint64_t *size_out, struct errbuf *eb)
+{
+    char path[WAL_PATH_MAX];
+    unsigned char hdr[WAL_HDR_BYTES];
+    struct iovec iov = {hdr, sizeof(hdr)};
+    struct stat st;
+    enum err rc;
+    int fd, e;
+
+    wal_seg_path(dir, base, "", path, sizeof(path));
+    fd = open(spare, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return errbuf_set(eb, ERR_IO, "open recycled WAL segment %s: %s", spare, strerror(errno));
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < WAL_HDR_BYTES) {
+        rc = errbuf_set(eb, ERR_IO, "recycled WAL segment %s: unusable", spare);
+        goto fail;
+    }
+    memcpy(hdr, WAL_MAGIC, 8);
+    wal_put_le32(hdr + 8, WAL_VERSION);
+    wal_put_le32(hdr + 12, WAL_HDR_BYTES);
+    wal_put_le64(hdr + 16, base);
+    e = wal_pwritev_all(fd, &iov, 1, 0);
+    if (e == 0 && fdatasync(fd) != 0)
+        e = errno;
+    if (e != 0) {
+        rc = errbuf_set(eb, wal_errno_err(e), "write header of recycled WAL segment %s: %s",
+                        spare, strerror(e));
+        goto fail;
+    }
+    if (rename(spare, path) != 0) {
+        rc = errbuf_set(eb, wal_errno_err(errno), "rename %s to %s: %s", spare, path,
+                        strerror(errno));
+        goto fail;
+    }
+    rc = wal_dir_fsync(dir, eb);
+    if (rc != ERR_OK) {
+        unlink(path);
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    *size_out = (uint64_t)st.st_size;
+    return ERR_OK;
+
+fail:
+    close(fd);
+    return rc;
+}
+
 /* ---- reading: framing, damage, walking ------------------------------------- */
 
 enum frame { FRAME_OK, FRAME_BADCRC, FRAME_BAD };
@@ -281,6 +335,20 @@ static bool find_intact(const unsigned char *m, uint64_t size, uint64_t from, ui
     return false;
 }
 
+/* Does the (damaged) stretch at off start like a record newer than prev_lsn? */
+static bool looks_like_next(const unsigned char *m, uint64_t size, uint64_t off, uint64_t prev_lsn)
+{
+    uint32_t plen;
+    uint64_t lsn;
+
+    if (size - off < WAL_FRAME_BYTES)
+        return true; /* a frame header cut short by the end of the file: an append */
+    plen = wal_get_le32(m + off);
+    lsn = wal_get_le64(m + off + 8);
+    return plen >= WAL_PHDR_BYTES && plen <= WAL_MAX_PAYLOAD && lsn > prev_lsn &&
+           lsn - prev_lsn <= WAL_RESYNC_LSN_WINDOW;
+}
+
 /* Walk the records of one mapped segment. prev_lsn: records must be above it.
  * log_skips: log each skipped stretch (replay does; the open-time check is quiet
  * so each damage is reported once). fn (may be NULL) gets every intact record. */
@@ -313,13 +381,18 @@ enum err wal_seg_walk(const char *name, const unsigned char *m, uint64_t size,
         if (f != FRAME_BAD && off + v.total < size && is_intact(m, size, off + v.total, prev_lsn))
             next = off + v.total;
         else if (!find_intact(m, size, off + 1, prev_lsn, &next)) {
-            /* Nothing intact follows. Only zeros (a preallocated segment's unused
-             * space, or pages of unacknowledged records that never reached the
-             * disk) is the clean end of the log; anything else is a torn tail. */
-            if (wal_next_nonzero(m, size, off) < size)
+            /* Nothing intact follows: the end of the log. A torn tail if what is
+             * there starts like the next record (it was being written: a plausible
+             * length and an LSN just above the last good one, or a frame header
+             * cut short by the end of the file); otherwise zeros (preallocated
+             * space) or stale bytes of the segment's earlier use (recycled), which
+             * are not ours to cut, nor damage: records overwrite them. */
+            if (wal_next_nonzero(m, size, off) >= size)
+                r.zero_tail = true;
+            else if (looks_like_next(m, size, off, prev_lsn))
                 r.torn = true;
             else
-                r.zero_tail = true;
+                r.stale_tail = true;
             break;
         }
         r.skipped++;

@@ -82,6 +82,12 @@ static void seg_file(const char *dir, uint64_t base, char *out, size_t n)
     assert_true(w > 0 && (size_t)w < n);
 }
 
+static const char *path_of(const char *dir, uint64_t base, char *out, size_t n)
+{
+    seg_file(dir, base, out, n);
+    return out;
+}
+
 static off_t file_size(const char *path)
 {
     struct stat st;
@@ -672,7 +678,8 @@ static void test_torn_tail(void **state)
         tmpdir_free(dir);
     }
 
-    /* Non-zero garbage after the last record is a torn tail: cut and counted. */
+    /* Bytes after the last record that start like the next record (plausible
+     * length, LSN 4) but fail their check are a torn tail: cut and counted. */
     char *dir = tmpdir_new();
     struct wal *w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
     struct wal_stats st;
@@ -685,8 +692,10 @@ static void test_torn_tail(void **state)
         unsigned char junk[4096];
         int fd = open(path, O_WRONLY | O_APPEND);
         assert_true(fd >= 0);
-        memset(junk, 0, sizeof(junk));
-        junk[1000] = 0xa5; /* one stray byte among zeros is enough */
+        memset(junk, 0x5a, sizeof(junk));
+        junk[0] = 200, junk[1] = junk[2] = junk[3] = 0;       /* payload_len 200 */
+        junk[8] = 4;                                          /* lsn 4 */
+        memset(junk + 9, 0, 7);
         assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
         close(fd);
     }
@@ -696,6 +705,31 @@ static void test_torn_tail(void **state)
     assert_int_equal(st.last_lsn, 3);
     assert_int_equal(file_size(path), 24 + 3 * rec_bytes);
     wal_close(w);
+
+    /* Non-zero bytes that do not start like a newer record (stale bytes: here a
+     * copy of record 1, LSN 1) are the end of the log, as in a recycled segment:
+     * not cut, not counted, overwritten by the next records. */
+    {
+        unsigned char rec1[135];
+        int fd = open(path, O_RDWR);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, rec1, sizeof(rec1), 24), (ssize_t)sizeof(rec1));
+        assert_int_equal(pwrite(fd, rec1, sizeof(rec1), 24 + 3 * rec_bytes), (ssize_t)sizeof(rec1));
+        assert_int_equal(pwrite(fd, rec1, 50, 24 + 4 * rec_bytes), 50);
+        close(fd);
+    }
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.last_lsn, 3);
+    assert_int_equal(file_size(path), 24 + 4 * rec_bytes + 50);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 3);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    assert_int_equal(truncate(path, 24 + 3 * rec_bytes), 0);
 
     /* Zeros after the last record are the clean end of the log (a preallocated
      * segment, or pages of unacknowledged records that never reached the disk):
@@ -1431,6 +1465,95 @@ static void test_prealloc_group_commit_rotation(void **state)
     tmpdir_free(dir);
 }
 
+/* Recycling: with preallocation a checkpointed segment is kept (renamed) and
+ * becomes the next segment instead of a new file. The records written into it
+ * are followed by the old segment's records (stale bytes, LSNs below the new
+ * first_lsn): reopening replays exactly the new records, counts nothing; a torn
+ * last record in it is still cut and counted. */
+static void test_prealloc_recycle(void **state)
+{
+    (void)state;
+    const uint64_t seg = 256 * 1024;
+    const size_t pad = 2000; /* 2035-byte records, 128 per segment */
+    struct wal_opts o = {.sync = WAL_SYNC_FDATASYNC, .max_segment_bytes = seg,
+                         .preallocate = true, .checkpoint_lsn = 200};
+    struct got_list g = {0};
+    struct wal_stats st;
+    struct errbuf eb;
+    size_t deleted = 0;
+    char *dir, path[512];
+    struct wal *w;
+    struct buf b;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = tmpdir_new();
+    o.dir = dir;
+    w = open_wal_prealloc(dir, seg);
+    append_n(w, 0, 300, pad); /* segments 1 (LSN 1..128), 129 (..256), 257 (active) */
+    errbuf_init(&eb);
+    assert_int_equal(wal_checkpoint(w, 200, &deleted, &eb), ERR_OK);
+    assert_int_equal(deleted, 1);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.segments, 2);
+    assert_true(st.spare_bytes >= 128 * (32 + 3 + pad));
+    assert_int_equal(file_size(path_of(dir, 1, path, sizeof(path))), -1);
+    append_n(w, 300, 200, pad); /* 257 fills at 384, 385 is the recycled file */
+    wal_get_stats(w, &st);
+    assert_int_equal(st.recycled, 1);
+    assert_int_equal(st.spare_bytes, 0);
+    assert_int_equal(st.last_lsn, 500);
+    wal_close(w);
+
+    /* The recycled segment: 116 new records, then the old segment's bytes. */
+    seg_file(dir, 385, path, sizeof(path));
+    assert_true(file_size(path) >= (off_t)(24 + 128 * (32 + 3 + pad)));
+    errbuf_init(&eb);
+    assert_int_equal(wal_open(&o, &w, &eb), ERR_OK);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.last_lsn, 500);
+    buf_init(&b, 0);
+    wal_files_json(w, &b);
+    assert_non_null(strstr(b.data, "\"name\":\"00000000000000000385.wal\",\"first_lsn\":385,"
+                                    "\"last_lsn\":500,\"bytes\":236084,"));
+    buf_release(&b);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 300);
+    for (size_t i = 0; i < g.n; i++) {
+        assert_int_equal(g.v[i].lsn, 201 + i);
+        check_rec(&g.v[i], 200 + (int)i, pad);
+    }
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(append_n(w, 500, 3, pad), 503); /* in place, over the stale bytes */
+    wal_close(w);
+
+    /* The last record (503) loses its end: a torn tail even among stale bytes. */
+    {
+        char *z = xcalloc(1, 5);
+        int fd = open(path, O_WRONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, z, 5, 24 + 119 * (32 + 3 + pad) - 5), 5);
+        close(fd);
+        free(z);
+    }
+    errbuf_init(&eb);
+    assert_int_equal(wal_open(&o, &w, &eb), ERR_OK);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 1);
+    assert_int_equal(st.last_lsn, 502);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 302);
+    assert_int_equal(g.v[301].lsn, 502);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1456,6 +1579,7 @@ int main(void)
         cmocka_unit_test(test_prealloc_damage),
         cmocka_unit_test(test_prealloc_failed_write),
         cmocka_unit_test(test_prealloc_group_commit_rotation),
+        cmocka_unit_test(test_prealloc_recycle),
     };
     log_set_level(LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
