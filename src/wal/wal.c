@@ -70,7 +70,6 @@ struct wal {
     bool syncing;         /* a thread is syncing fd with mu released */
     bool prealloc;        /* opts.preallocate */
     bool zeroing;         /* bg thread writes zeros to fd at [zero_from, zero_to), mu released */
-    bool zero_syncing;    /* bg thread fdatasyncs fd after zero-filling, mu released */
     uint64_t zero_from, zero_to;
     int64_t prealloc_retry_ns; /* no zero-filling before this (no room, or a write failed) */
     uint64_t prealloc_bytes;
@@ -118,7 +117,7 @@ static void segs_push(struct wal *w, uint64_t base, uint64_t bytes)
  * it must not be closed (rotation) until this is false. */
 static bool fd_busy(const struct wal *w)
 {
-    return w->syncing || w->zeroing || w->zero_syncing;
+    return w->syncing || w->zeroing;
 }
 
 /* ---- rotation and sync (mu held) ------------------------------------------- */
@@ -215,9 +214,11 @@ static void sync_round(struct wal *w)
  * The active segment is zero-filled ahead of its last record, chunk by chunk, by
  * the background thread: a record then overwrites blocks that are allocated and
  * initialised, so its fdatasync writes data pages only; appending past the end
- * of the file would also make every fdatasync commit the file system's journal
- * (the size changed), which costs several times more and queues behind other
- * files' writes. The filler never touches the range records go to: it starts at
+ * of the file also makes every fdatasync write the file's metadata (the size
+ * changed, new blocks: an inode write, or with a journal a journal commit that
+ * queues behind other files' writes). With recycling (checkpoint_locked keeps a
+ * covered segment as the next one) most segments need no zeros at all. The
+ * filler never touches the range records go to: it starts at
  * least a gap past the last record, and a writer that would reach the range being
  * zeroed waits for it (zeroing). After each chunk it syncs the file as one group
  * commit round (sync_round): one sync at a time on the fd, so a failure is seen

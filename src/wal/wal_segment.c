@@ -335,18 +335,27 @@ static bool find_intact(const unsigned char *m, uint64_t size, uint64_t from, ui
     return false;
 }
 
-/* Does the (damaged) stretch at off start like a record newer than prev_lsn? */
+/* Does the (damaged) stretch at off start like a record newer than prev_lsn: a
+ * plausible length, an LSN just above the last good one and, when present, a
+ * plausible payload header (reserved 0, db_len within the length)? Stale bytes
+ * (old records, or the middle of one) almost never pass all of these. */
 static bool looks_like_next(const unsigned char *m, uint64_t size, uint64_t off, uint64_t prev_lsn)
 {
+    const unsigned char *p = m + off;
     uint32_t plen;
     uint64_t lsn;
 
     if (size - off < WAL_FRAME_BYTES)
         return true; /* a frame header cut short by the end of the file: an append */
-    plen = wal_get_le32(m + off);
-    lsn = wal_get_le64(m + off + 8);
-    return plen >= WAL_PHDR_BYTES && plen <= WAL_MAX_PAYLOAD && lsn > prev_lsn &&
-           lsn - prev_lsn <= WAL_RESYNC_LSN_WINDOW;
+    plen = wal_get_le32(p);
+    lsn = wal_get_le64(p + 8);
+    if (plen < WAL_PHDR_BYTES || plen > WAL_MAX_PAYLOAD || lsn <= prev_lsn ||
+        lsn - prev_lsn > WAL_RESYNC_LSN_WINDOW)
+        return false;
+    if (size - off < WAL_FRAME_BYTES + WAL_PHDR_BYTES)
+        return true;
+    return wal_get_le32(p + WAL_FRAME_BYTES + 4) == 0 &&
+           (uint32_t)(p[WAL_FRAME_BYTES + 2] | p[WAL_FRAME_BYTES + 3] << 8) <= plen - WAL_PHDR_BYTES;
 }
 
 /* Walk the records of one mapped segment. prev_lsn: records must be above it.

@@ -696,6 +696,8 @@ static void test_torn_tail(void **state)
         junk[0] = 200, junk[1] = junk[2] = junk[3] = 0;       /* payload_len 200 */
         junk[8] = 4;                                          /* lsn 4 */
         memset(junk + 9, 0, 7);
+        junk[18] = 2, junk[19] = 0;                           /* db_len 2 */
+        memset(junk + 20, 0, 4);                              /* reserved 0 */
         assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
         close(fd);
     }
