@@ -198,6 +198,9 @@ enum err wal_seg_recycle(const char *dir, const char *spare, uint64_t base, int 
         rc = errbuf_set(eb, ERR_IO, "recycled WAL segment %s: unusable", spare);
         goto fail;
     }
+    /* Records rarely cover whole pages: a page of the old file that is no longer
+     * cached would be read before a record overwrites part of it. Read ahead. */
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
     memcpy(hdr, WAL_MAGIC, 8);
     wal_put_le32(hdr + 8, WAL_VERSION);
     wal_put_le32(hdr + 12, WAL_HDR_BYTES);
