@@ -73,9 +73,9 @@ struct wal {
     uint64_t zero_from, zero_to;
     int64_t prealloc_retry_ns; /* no zero-filling before this (no room, or a write failed) */
     uint64_t prealloc_bytes;
-    char *spare_path;     /* {dir}/recycled.wal.spare: a checkpointed segment kept for reuse */
-    bool have_spare;      /* it exists (preallocation on only) */
-    uint64_t spare_bytes; /* its size */
+    /* Checkpointed segments kept for reuse (preallocation on only): slot i is the
+     * file {dir}/spare-i.wal.spare of spare_bytes[i] bytes, 0 = empty slot. */
+    uint64_t spare_bytes[WAL_MAX_SPARES];
     uint64_t recycled;    /* segments reused since open */
     bool broken;          /* a sync failed: writes refused until restart */
     bool replayed;        /* wal_replay ran */
@@ -102,6 +102,11 @@ static void mset(struct metric *m, int64_t v)
 {
     if (m)
         metric_set(m, v);
+}
+
+static void spare_path(const struct wal *w, int i, char *out, size_t n)
+{
+    snprintf(out, n, "%s/spare-%d.wal.spare", w->dir, i);
 }
 
 static void segs_push(struct wal *w, uint64_t base, uint64_t bytes)
@@ -149,18 +154,22 @@ static enum err rotate(struct wal *w, struct errbuf *eb)
     madd(w->m_syncs, 1);
     w->durable_lsn = w->last_lsn;
     mset(w->m_durable_lsn, (int64_t)w->durable_lsn);
-    if (w->have_spare) {
+    for (int i = WAL_MAX_SPARES - 1; i >= 0 && rc != ERR_OK; i--) {
         /* Reuse a checkpointed segment: its blocks are allocated and written, so
          * records overwrite them as they do zero-filled space, with no zeros to
          * write first. Its old records read as the end of the log. */
+        char spare[WAL_PATH_MAX];
         struct errbuf reb;
+        if (!w->spare_bytes[i])
+            continue;
+        spare_path(w, i, spare, sizeof(spare));
         errbuf_init(&reb);
-        w->have_spare = false;
-        rc = wal_seg_recycle(w->dir, w->spare_path, w->next_lsn, &fd, &size, &reb);
+        w->spare_bytes[i] = 0;
+        rc = wal_seg_recycle(w->dir, spare, w->next_lsn, &fd, &size, &reb);
         if (rc != ERR_OK) {
             log_warn("WAL: cannot reuse a recycled segment, creating one", "error=\"%s\"",
                      reb.msg);
-            unlink(w->spare_path);
+            unlink(spare);
         } else {
             w->recycled++;
         }
@@ -363,15 +372,24 @@ static enum err list_segments(struct wal *w, uint64_t **out, size_t *n_out, stru
             unlink(path);
             continue;
         }
-        if (strcmp(de->d_name, "recycled.wal.spare") == 0) {
-            /* A checkpointed segment kept for reuse (renamed whole: complete). */
+        if (len > 10 && strcmp(de->d_name + len - 10, ".wal.spare") == 0) {
+            /* A checkpointed segment kept for reuse (renamed whole: complete):
+             * adopted into its slot, or deleted (preallocation off, odd name). */
+            char path[WAL_PATH_MAX];
             struct stat st;
-            if (w->prealloc && stat(w->spare_path, &st) == 0 && st.st_size >= WAL_HDR_BYTES) {
-                w->have_spare = true;
-                w->spare_bytes = (uint64_t)st.st_size;
-            } else {
-                unlink(w->spare_path);
-            }
+            int i = -1, k = 0;
+            snprintf(path, sizeof(path), "%s/%s", w->dir, de->d_name);
+            char canon[WAL_PATH_MAX];
+            if (sscanf(de->d_name, "spare-%d.wal.spare%n", &i, &k) == 1 && k == (int)len &&
+                i >= 0 && i < WAL_MAX_SPARES && !w->spare_bytes[i])
+                spare_path(w, i, canon, sizeof(canon));
+            else
+                canon[0] = 0;
+            if (w->prealloc && strcmp(canon, path) == 0 && stat(path, &st) == 0 &&
+                st.st_size >= WAL_HDR_BYTES)
+                w->spare_bytes[i] = (uint64_t)st.st_size;
+            else
+                unlink(path);
             continue;
         }
         if (!wal_seg_parse_name(de->d_name, &base))
@@ -514,11 +532,6 @@ enum err wal_open(const struct wal_opts *o, struct wal **out, struct errbuf *eb)
 
     w = xcalloc(1, sizeof(*w));
     w->dir = xstrdup(o->dir);
-    {
-        size_t n = strlen(o->dir) + sizeof("/recycled.wal.spare");
-        w->spare_path = xmalloc(n);
-        snprintf(w->spare_path, n, "%s/recycled.wal.spare", o->dir);
-    }
     w->sync = o->sync;
     w->max_segment_bytes = o->max_segment_bytes ? o->max_segment_bytes : WAL_DEFAULT_SEGMENT_BYTES;
     w->max_segment_age_ms = o->max_segment_age_ms;
@@ -605,7 +618,6 @@ fail_free:
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w->segs);
-    free(w->spare_path);
     free(w->dir);
     free(w);
     return rc;
@@ -633,7 +645,6 @@ void wal_close(struct wal *w)
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w->segs);
-    free(w->spare_path);
     free(w->dir);
     free(w);
 }
@@ -881,22 +892,27 @@ enum err wal_append(struct wal *w, const struct wal_record *rec, uint64_t *lsn,
 
 /* ---- checkpoint, tick, introspection --------------------------------------- */
 
-/* Keep sealed segment s as the spare instead of deleting it? Only with
- * preallocation (then writes into it need no zero-filling), one spare at most, a
- * file big enough to matter, and while the file system has room to spare. */
-static bool may_recycle(const struct wal *w, const struct seg *s)
+/* Keep sealed segment s as a spare instead of deleting it? Only with
+ * preallocation (then writes into it need no zero-filling), WAL_MAX_SPARES at
+ * most, a file big enough to matter, and while the file system has room to spare.
+ * Returns the free slot, or -1. */
+static int may_recycle(const struct wal *w, const struct seg *s)
 {
     struct statvfs sv;
     uint64_t reserve;
+    int slot = -1;
 
-    if (!w->prealloc || w->have_spare || w->broken || s->file_bytes < w->max_segment_bytes / 2)
-        return false;
+    for (int i = 0; i < WAL_MAX_SPARES && slot < 0; i++)
+        if (!w->spare_bytes[i])
+            slot = i;
+    if (!w->prealloc || slot < 0 || w->broken || s->file_bytes < w->max_segment_bytes / 2)
+        return -1;
     if (fstatvfs(w->fd, &sv) != 0)
         return false;
     reserve = (uint64_t)sv.f_blocks * sv.f_frsize / 50;
     if (reserve < WAL_PREALLOC_RESERVE)
         reserve = WAL_PREALLOC_RESERVE;
-    return (uint64_t)sv.f_bavail * sv.f_frsize >= reserve;
+    return (uint64_t)sv.f_bavail * sv.f_frsize >= reserve ? slot : -1;
 }
 
 static enum err checkpoint_locked(struct wal *w, size_t *deleted, struct errbuf *eb)
@@ -908,18 +924,21 @@ static enum err checkpoint_locked(struct wal *w, size_t *deleted, struct errbuf 
     while (w->nsegs > 1) {
         struct seg *s = &w->segs[0];
         uint64_t bound = w->segs[1].base_lsn - 1; /* every LSN in s is below the next base */
-        char path[WAL_PATH_MAX];
+        char path[WAL_PATH_MAX], spare[WAL_PATH_MAX];
+        int slot;
 
         if (s->last_lsn > bound)
             bound = s->last_lsn;
         if (bound > w->checkpoint_lsn)
             break;
         wal_seg_path(w->dir, s->base_lsn, "", path, sizeof(path));
-        if (may_recycle(w, s) && rename(path, w->spare_path) == 0) {
-            /* Kept as the next segment's file (no dir fsync needed: after a crash
+        slot = may_recycle(w, s);
+        if (slot >= 0)
+            spare_path(w, slot, spare, sizeof(spare));
+        if (slot >= 0 && rename(path, spare) == 0) {
+            /* Kept as a later segment's file (no dir fsync needed: after a crash
              * either name is fine, an old covered segment is deleted again). */
-            w->have_spare = true;
-            w->spare_bytes = s->file_bytes;
+            w->spare_bytes[slot] = s->file_bytes;
         } else if (unlink(path) != 0 && errno != ENOENT) {
             rc = errbuf_set(eb, ERR_IO, "delete WAL segment %s: %s", path, strerror(errno));
             log_warn("WAL: cannot delete checkpointed segment", "file=%s error=\"%s\"", path,
@@ -983,7 +1002,8 @@ void wal_get_stats(struct wal *w, struct wal_stats *out)
         .segments = w->nsegs,
     };
     out->prealloc_bytes = w->prealloc_bytes;
-    out->spare_bytes = w->have_spare ? w->spare_bytes : 0;
+    for (int i = 0; i < WAL_MAX_SPARES; i++)
+        out->spare_bytes += w->spare_bytes[i];
     out->recycled = w->recycled;
     out->preallocate = w->prealloc;
     for (size_t i = 0; i < w->nsegs; i++)

@@ -46,6 +46,9 @@ struct wal; /* opaque; defined in wal.c */
 #define WAL_PREALLOC_CHUNK ((uint64_t)4 << 20)
 #define WAL_PREALLOC_GAP ((uint64_t)1 << 20)
 #define WAL_PREALLOC_RESERVE ((uint64_t)256 << 20)
+/* Checkpointed segments kept (renamed to spare-N.wal.spare) for reuse as later
+ * segments instead of zero-filling new files (preallocation on only). */
+#define WAL_MAX_SPARES 4
 
 enum wal_sync {
     WAL_SYNC_FSYNC,     /* fsync(2) before an append returns */
@@ -94,7 +97,7 @@ struct wal_stats {
     uint64_t total_bytes;     /* bytes of all segment files (zero-filled space included) */
     uint64_t prealloc_bytes;  /* bytes zero-filled ahead of records since open */
     bool preallocate;         /* zero-filling ahead is on (opts.preallocate, not async) */
-    uint64_t spare_bytes;     /* checkpointed segment kept for reuse (0 = none) */
+    uint64_t spare_bytes;     /* checkpointed segments kept for reuse (0 = none) */
     uint64_t recycled;        /* segments reused instead of created since open */
 };
 

@@ -176,8 +176,9 @@ fail_unlink:
     return rc;
 }
 
-/* Reuse the file at spare (an old segment, checkpointed) as segment base: new
- * header, fdatasync, rename, fsync the directory. Its old records stay behind the
+/* Reuse the file at spare (an old segment, checkpointed) as segment base: fsync
+ * the directory (its spare name is final), new header, fdatasync, rename, fsync
+ * the directory. Its old records stay behind the
  * header until overwritten; their LSNs are all below base, so readers take them
  * for the end of the log (wal_seg_walk: stale_tail). *size_out: its file size. */
 enum err wal_seg_recycle(const char *dir, const char *spare, uint64_t base, int *fd_out,
@@ -201,6 +202,11 @@ enum err wal_seg_recycle(const char *dir, const char *spare, uint64_t base, int 
     /* Records rarely cover whole pages: a page of the old file that is no longer
      * cached would be read before a record overwrites part of it. Read ahead. */
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+    /* The rename to the spare name must be durable before the file gets a new
+     * header, or a crash could bring the old segment's name back over it. */
+    rc = wal_dir_fsync(dir, eb);
+    if (rc != ERR_OK)
+        goto fail;
     memcpy(hdr, WAL_MAGIC, 8);
     wal_put_le32(hdr + 8, WAL_VERSION);
     wal_put_le32(hdr + 12, WAL_HDR_BYTES);

@@ -1499,6 +1499,11 @@ static void test_prealloc_recycle(void **state)
     wal_get_stats(w, &st);
     assert_int_equal(st.segments, 2);
     assert_true(st.spare_bytes >= 128 * (32 + 3 + pad));
+    {
+        char sp[512];
+        snprintf(sp, sizeof(sp), "%s/spare-0.wal.spare", dir);
+        assert_true(file_size(sp) >= (off_t)(128 * (32 + 3 + pad)));
+    }
     assert_int_equal(file_size(path_of(dir, 1, path, sizeof(path))), -1);
     append_n(w, 300, 200, pad); /* 257 fills at 384, 385 is the recycled file */
     wal_get_stats(w, &st);
@@ -1556,6 +1561,90 @@ static void test_prealloc_recycle(void **state)
     tmpdir_free(dir);
 }
 
+static int count_spares(const char *dir)
+{
+    int n = 0;
+    for (int i = 0; i < 8; i++) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/spare-%d.wal.spare", dir, i);
+        n += file_size(p) >= 0;
+    }
+    return n;
+}
+
+/* At most WAL_MAX_SPARES checkpointed segments are kept; they survive a restart
+ * (adopted), are all reused before new files are made, and are deleted at open
+ * when preallocation is off. Records replay exactly once throughout. */
+static void test_prealloc_spares(void **state)
+{
+    (void)state;
+    const uint64_t seg = 256 * 1024;
+    const size_t pad = 2000; /* 128 records per segment */
+    struct got_list g = {0};
+    struct wal_stats st;
+    struct errbuf eb;
+    size_t deleted = 0;
+    uint64_t ckpt;
+    char *dir;
+    struct wal *w;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = tmpdir_new();
+    w = open_wal_prealloc(dir, seg);
+    ckpt = append_n(w, 0, 128 * 8 + 1, pad) - 1; /* 8 full segments, 1 record in the 9th */
+    errbuf_init(&eb);
+    assert_int_equal(wal_checkpoint(w, ckpt, &deleted, &eb), ERR_OK);
+    assert_int_equal(deleted, 8);
+    assert_int_equal(count_spares(dir), WAL_MAX_SPARES);
+    assert_int_equal(count_segments(dir), 1);
+    wal_close(w);
+
+    w = open_wal_prealloc(dir, seg);
+    wal_get_stats(w, &st);
+    assert_true(st.spare_bytes >= WAL_MAX_SPARES * 128 * (32 + 3 + pad));
+    append_n(w, 128 * 8 + 1, 128 * 5, pad); /* 5 rotations: 4 reuse spares, 1 new file */
+    wal_get_stats(w, &st);
+    assert_int_equal(st.recycled, WAL_MAX_SPARES);
+    assert_int_equal(st.spare_bytes, 0);
+    assert_int_equal(count_spares(dir), 0);
+    wal_close(w);
+
+    {
+        struct wal_opts o = {.dir = dir, .sync = WAL_SYNC_FDATASYNC, .max_segment_bytes = seg,
+                             .checkpoint_lsn = ckpt};
+        errbuf_init(&eb);
+        assert_int_equal(wal_open(&o, &w, &eb), ERR_OK);
+    }
+    replay_all(w, &g);
+    assert_int_equal(g.n, 128 * 5 + 1);
+    for (size_t i = 0; i < g.n; i++) {
+        assert_int_equal(g.v[i].lsn, ckpt + 1 + i);
+        check_rec(&g.v[i], 128 * 8 + (int)i, pad);
+    }
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records + st.truncated_tails, 0);
+    /* a checkpoint now deletes (preallocation off), and a stray spare goes at open */
+    assert_int_equal(wal_checkpoint(w, ckpt + 128 * 4, &deleted, &eb), ERR_OK);
+    assert_true(deleted >= 3);
+    assert_int_equal(count_spares(dir), 0);
+    wal_close(w);
+    {
+        char p[512];
+        int fd;
+        snprintf(p, sizeof(p), "%s/spare-2.wal.spare", dir);
+        fd = open(p, O_WRONLY | O_CREAT, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "ARCWAL\0\0 some old segment bytes", 31), 31);
+        close(fd);
+    }
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, seg, NULL);
+    assert_int_equal(count_spares(dir), 0);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1582,6 +1671,7 @@ int main(void)
         cmocka_unit_test(test_prealloc_failed_write),
         cmocka_unit_test(test_prealloc_group_commit_rotation),
         cmocka_unit_test(test_prealloc_recycle),
+        cmocka_unit_test(test_prealloc_spares),
     };
     log_set_level(LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
