@@ -1370,7 +1370,9 @@ static void test_prealloc_failed_write(void **state)
     dir = prealloc_dir(3);
     w = open_wal_prealloc(dir, PA_SEG);
     errbuf_init(&eb);
-    wal_test_faults = (struct wal_test_faults){.fail_errno = EIO, .short_bytes = 20};
+    /* field by field: the filler's syncs read fail_sync_errno meanwhile */
+    wal_test_faults.short_bytes = 20;
+    wal_test_faults.fail_errno = EIO;
     assert_int_equal(wal_append(w, &r, &lsn, &eb), ERR_IO);
     assert_int_equal(wal_append(w, &r, &lsn, &eb), ERR_OK);
     assert_int_equal(lsn, 4);
