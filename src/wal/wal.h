@@ -12,6 +12,9 @@
  *   record   u32 payload_len | u32 crc32c(lsn .. end of payload) | u64 lsn | payload
  *   payload  u8 kind | u8 flags | u16 db_len | u32 reserved (0) | i64 time_us |
  *            db bytes | body bytes
+ *   tail     zeros (preallocated) or stale bytes of a recycled segment, up to the end
+ *            of the file: the clean end of the log (only bytes that start like the
+ *            next record and fail their check are a torn tail)
  * LSNs start at 1 and strictly increase across segments and restarts. A segment's
  * first_lsn is a lower bound of the LSNs inside it and greater than every LSN in
  * the segments before it.
