@@ -9,16 +9,18 @@
 # data_dir/wal, on the same disk), loadgen runs warm-up + timed window against
 # it, the server is stopped. Fresh servers keep the modes independent: no mode
 # inherits another's full buffers or background flushes. Prints rows/s, p50 and
-# p99 request latency, 429/503 answers and WAL syncs per mode, then the
-# fdatasync/off ratio per shape (issue 5 target: >= 0.85 for iot-columnar).
+# p99 request latency, 429/503 answers, WAL syncs per mode and the 1-minute load
+# average when the cell started (the machine may be shared: compare ratios of
+# one run), then the fdatasync/off ratio per shape (issue 5 target: >= 0.85 for
+# iot-columnar).
 #
 # --no-build  use existing binaries (ARC_BIN, LOADGEN, default build/release)
 # Environment: BENCH_DURATION (20 s window), BENCH_WARMUP (5 s),
 # BENCH_CONNECTIONS (8), BENCH_MODES ("off async fdatasync fsync"), BENCH_EXTRA
 # (extra loadgen flags), BENCH_SERVER_ARGS (extra `arc serve` flags, e.g.
 # "--set ingestion.buffer_size=100000"), BENCH_OUT (results dir, default
-# build/bench-results: wal.jsonl, one loadgen JSON object per cell plus mode),
-# BENCH_KEEP=1 keeps the data dirs.
+# build/bench-results: wal.jsonl, one loadgen JSON object per cell plus mode,
+# WAL counters and load average), BENCH_KEEP=1 keeps the data dirs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -117,15 +119,16 @@ start_server() {
   URL=http://127.0.0.1:$port
 }
 
-# WAL syncs and appends so far (0 0 with the WAL off)
+# WAL syncs, appends, segments recycled and bytes zero-filled so far (0s with the WAL off)
 wal_counts() {
   curl -s -H "Authorization: Bearer $TOKEN" "$URL/api/wal/status" |
-    "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(j.get("syncs",0), j.get("appends",0))'
+    "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(j.get("syncs",0), j.get("appends",0), j.get("recycled",0), j.get("prealloc_bytes",0))'
 }
 
-echo "WAL modes: ${MODES[*]}; shapes: ${SHAPES[*]}; ${WARMUP}s warm-up + ${DURATION}s window, $CONNS connections; results in $RESULTS" >&2
+echo "WAL modes: ${MODES[*]}; shapes: ${SHAPES[*]}; ${WARMUP}s warm-up + ${DURATION}s window, $CONNS connections; server args: ${SERVER_ARGS:-none}; load average $(cut -d' ' -f1-3 /proc/loadavg); results in $RESULTS" >&2
 for s in "${SHAPES[@]}"; do
   for mode in "${MODES[@]}"; do
+    load1=$(cut -d' ' -f1 /proc/loadavg)
     start_server "$mode"
     db=bench_${s//-/_}
     flags=(--url "$URL" --token "$TOKEN" --shape "$s" --connections "$CONNS"
@@ -134,27 +137,27 @@ for s in "${SHAPES[@]}"; do
     [ -n "$EXTRA" ] && flags+=($EXTRA)
     echo "== $s, WAL $mode (pid $SERVER_PID)" >&2
     line=$("$LOADGEN" "${flags[@]}") || echo "wal_bench.sh: $s/$mode: loadgen reported no acknowledged rows" >&2
-    syncs=0 appends=0
-    read -r syncs appends < <(wal_counts || true) || true
-    syncs=${syncs:-0} appends=${appends:-0}
+    syncs=0 appends=0 recycled=0 zeroed=0
+    read -r syncs appends recycled zeroed < <(wal_counts || true) || true
+    syncs=${syncs:-0} appends=${appends:-0} recycled=${recycled:-0} zeroed=${zeroed:-0}
     stop_server
-    [ -n "$line" ] && echo "{\"mode\":\"$mode\",\"wal_syncs\":$syncs,\"wal_appends\":$appends,\"loadgen\":$line}" >>"$RESULTS"
+    [ -n "$line" ] && echo "{\"mode\":\"$mode\",\"connections\":$CONNS,\"load1\":$load1,\"wal_syncs\":$syncs,\"wal_appends\":$appends,\"wal_recycled\":$recycled,\"wal_prealloc_bytes\":$zeroed,\"loadgen\":$line}" >>"$RESULTS"
   done
 done
 
 "$PY" - "$RESULTS" <<'EOF'
 import json, sys
 cells = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-fmt = "%-13s %-10s %11s %9s %8s %8s %8s %9s %13s"
+fmt = "%-13s %-10s %11s %9s %8s %8s %8s %9s %13s %6s"
 print(fmt % ("shape", "WAL", "rows/s", "req/s", "p50 ms", "p99 ms", "429/503", "other err",
-             "appends/sync"))
+             "appends/sync", "load"))
 base = {}
 for c in cells:
     r, l = c["loadgen"], c["loadgen"]["latency_ms"]
     per_sync = "%.1f" % (c["wal_appends"] / c["wal_syncs"]) if c["wal_syncs"] else "-"
     print(fmt % (r["shape"], c["mode"], "%.0f" % r["rows_per_s"], "%.1f" % r["requests_per_s"],
                  "%.2f" % l["p50"], "%.2f" % l["p99"], r["errors_overload"],
-                 r["errors_other"] + r["errors_connection"], per_sync))
+                 r["errors_other"] + r["errors_connection"], per_sync, c.get("load1", "-")))
     if r.get("first_error"):
         print("    first error: %s" % r["first_error"][:150])
     base.setdefault(r["shape"], {})[c["mode"]] = r["rows_per_s"]

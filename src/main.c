@@ -415,6 +415,7 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
                                                           : WAL_SYNC_FDATASYNC;
         wo.max_segment_bytes = (uint64_t)cfg->wal.max_size_mb << 20;
         wo.max_segment_age_ms = cfg->wal.max_age_seconds * 1000;
+        wo.preallocate = cfg->wal.preallocate;
         wo.metrics = app->metrics;
         rc = catalog_wal_max_lsn(app->catalog, &max_lsn, eb);
         if (rc)

@@ -152,6 +152,8 @@ static const struct key KEYS[] = {
     I("wal.max_size_mb", wal.max_size_mb, 100, 1, 65536, "rotate a segment at this size, MiB"),
     I("wal.max_age_seconds", wal.max_age_seconds, 3600, 1, 604800,
       "rotate a segment at this age"),
+    B("wal.preallocate", wal.preallocate, true,
+      "zero-fill segments ahead of records: fdatasync then skips the file-system journal"),
 
     E("storage.backend", storage.backend, "local", "local|s3|minio|gcs",
       "where Parquet files live"),

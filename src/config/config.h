@@ -93,6 +93,7 @@ struct config {
         char *dir;               /* "" = data_dir/wal */
         int64_t max_size_mb;     /* rotate a segment at this size, MiB */
         int64_t max_age_seconds; /* rotate a segment at this age */
+        bool preallocate;        /* zero-fill segments ahead of records (cheaper fdatasync) */
     } wal;
     struct {
         char *backend;        /* local|s3|minio|gcs */

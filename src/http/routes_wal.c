@@ -30,12 +30,17 @@ static void stats_json(struct app *app, struct buf *b)
     buf_printf(b,
                ",\"appends\":%llu,\"bytes\":%llu,\"syncs\":%llu,\"last_lsn\":%llu,"
                "\"durable_lsn\":%llu,\"checkpoint_lsn\":%llu,\"corrupt_records\":%llu,"
-               "\"truncated_tails\":%llu,\"segments\":%zu,\"total_bytes\":%llu",
+               "\"truncated_tails\":%llu,\"segments\":%zu,\"total_bytes\":%llu,"
+               "\"preallocate\":%s,\"prealloc_bytes\":%llu,\"spare_bytes\":%llu,"
+               "\"recycled\":%llu",
                (unsigned long long)st.appends, (unsigned long long)st.bytes,
                (unsigned long long)st.syncs, (unsigned long long)st.last_lsn,
                (unsigned long long)st.durable_lsn, (unsigned long long)st.checkpoint_lsn,
                (unsigned long long)st.corrupt_records, (unsigned long long)st.truncated_tails,
-               st.segments, (unsigned long long)st.total_bytes);
+               st.segments, (unsigned long long)st.total_bytes,
+               st.preallocate ? "true" : "false",
+               (unsigned long long)st.prealloc_bytes, (unsigned long long)st.spare_bytes,
+               (unsigned long long)st.recycled);
 }
 
 static void h_status(struct http_req *req, struct http_resp *resp)

@@ -12,6 +12,9 @@
  *   record   u32 payload_len | u32 crc32c(lsn .. end of payload) | u64 lsn | payload
  *   payload  u8 kind | u8 flags | u16 db_len | u32 reserved (0) | i64 time_us |
  *            db bytes | body bytes
+ *   tail     zeros (preallocated) or stale bytes of a recycled segment, up to the end
+ *            of the file: the clean end of the log (only bytes that start like the
+ *            next record and fail their check are a torn tail)
  * LSNs start at 1 and strictly increase across segments and restarts. A segment's
  * first_lsn is a lower bound of the LSNs inside it and greater than every LSN in
  * the segments before it.
@@ -22,6 +25,7 @@
 #ifndef WAL_WAL_H
 #define WAL_WAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +39,19 @@ struct wal; /* opaque; defined in wal.c */
 #define WAL_MAX_DB_BYTES ((size_t)UINT16_MAX)      /* db name bytes (u16 on disk) */
 #define WAL_DEFAULT_SEGMENT_BYTES ((uint64_t)64 << 20) /* max_segment_bytes when 0 */
 #define WAL_BACKGROUND_TICK_MS 100                 /* background thread period */
+/* Preallocation (wal_opts.preallocate): the background thread keeps the active
+ * segment zero-filled this far ahead of its last record, in chunks of
+ * WAL_PREALLOC_CHUNK, starting at least WAL_PREALLOC_GAP (at most 1/16 of the
+ * segment size) past the last record so that writers rarely meet the filler. It
+ * zero-fills only while the file system keeps WAL_PREALLOC_RESERVE (or 1/50 of
+ * its size, whichever is more) free after the chunk. */
+#define WAL_PREALLOC_AHEAD ((uint64_t)32 << 20)
+#define WAL_PREALLOC_CHUNK ((uint64_t)4 << 20)
+#define WAL_PREALLOC_GAP ((uint64_t)1 << 20)
+#define WAL_PREALLOC_RESERVE ((uint64_t)256 << 20)
+/* Checkpointed segments kept (renamed to spare-N.wal.spare) for reuse as later
+ * segments instead of zero-filling new files (preallocation on only). */
+#define WAL_MAX_SPARES 4
 
 enum wal_sync {
     WAL_SYNC_FSYNC,     /* fsync(2) before an append returns */
@@ -51,6 +68,13 @@ struct wal_opts {
     uint64_t next_lsn_hint;     /* LSNs given out are >= this (catalog's highest ever), 0 = none */
     uint64_t checkpoint_lsn;    /* records <= this are already in Parquet: replay skips
                                  * them, LSNs continue above it, covered segments go */
+    bool preallocate;           /* zero-fill the active segment ahead of its records in
+                                 * the background (WAL_PREALLOC_*): a record then
+                                 * overwrites allocated blocks, so its fdatasync flushes
+                                 * data pages only, with no file-system journal commit
+                                 * for a size change. Segments then end in zeros, which
+                                 * open and replay read as the clean end of the log.
+                                 * Ignored in async mode (syncs are off the write path). */
 };
 
 struct wal_record {
@@ -73,7 +97,11 @@ struct wal_stats {
     uint64_t corrupt_records; /* records skipped by replay because they failed their check */
     uint64_t truncated_tails; /* torn tails cut off at open */
     size_t segments;          /* segment files, active one included */
-    uint64_t total_bytes;     /* bytes of all segment files */
+    uint64_t total_bytes;     /* bytes of all segment files (zero-filled space included) */
+    uint64_t prealloc_bytes;  /* bytes zero-filled ahead of records since open */
+    bool preallocate;         /* zero-filling ahead is on (opts.preallocate, not async) */
+    uint64_t spare_bytes;     /* checkpointed segments kept for reuse (0 = none) */
+    uint64_t recycled;        /* segments reused instead of created since open */
 };
 
 /* Open or create the log in o->dir. Validates the tail of the last segment: a torn
@@ -140,8 +168,11 @@ void wal_tick(struct wal *w);
 void wal_get_stats(struct wal *w, struct wal_stats *out);
 
 /* Append a JSON array of the segments to out:
- * [{"name":"...wal","first_lsn":N,"last_lsn":N,"bytes":N,"active":true}, ...]
- * first_lsn/last_lsn are 0 for a segment with no known record. */
+ * [{"name":"...wal","first_lsn":N,"last_lsn":N,"bytes":N,"file_bytes":N,"active":true}, ...]
+ * first_lsn/last_lsn are 0 for a segment with no known record; bytes is the end of
+ * the last record (header included) once known (the active segment; sealed ones
+ * after replay), else the file size; file_bytes is the file size, zero-filled
+ * space included. */
 void wal_files_json(struct wal *w, struct buf *out);
 
 /* Highest LSN written (0 if none). */

@@ -63,6 +63,13 @@ int wal_pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off);
 /* Create segment base atomically (tmp + fsync + rename + dir fsync); *fd_out is
  * open O_RDWR at the new file. */
 enum err wal_seg_create(const char *dir, uint64_t base, int *fd_out, struct errbuf *eb);
+/* Turn the spare file (an old, checkpointed segment) into segment base: header,
+ * fdatasync, rename, dir fsync. *fd_out open O_RDWR, *size_out its size. */
+enum err wal_seg_recycle(const char *dir, const char *spare, uint64_t base, int *fd_out,
+                         uint64_t *size_out, struct errbuf *eb);
+
+/* Offset of the first non-zero byte of m[from, size), size if none. */
+uint64_t wal_next_nonzero(const unsigned char *m, uint64_t size, uint64_t from);
 
 /* A segment mapped read-only (wal_seg_map), header checked. munmap(p, size). */
 struct wal_map {
@@ -80,11 +87,16 @@ struct wal_walk {
     uint64_t first_lsn; /* first intact record (0 = none) */
     uint64_t last_lsn;  /* last intact record (0 = none) */
     uint64_t skipped;   /* damaged stretches skipped (intact records after them) */
-    bool torn;          /* bytes after `end` hold no intact record */
+    bool torn;          /* bytes after `end` are not all zero and hold no intact record */
+    bool zero_tail;     /* bytes after `end` are all zero (clean end of a preallocated
+                         * segment): neither torn nor damage */
+    bool stale_tail;    /* bytes after `end` are not zero but do not start like a newer
+                         * record (a recycled segment's old contents): clean end */
 };
 
 /* Walk the records of a mapped segment (name is for log lines). Records must have
- * LSN > prev_lsn. log_skips: log each skipped damaged stretch. fn (may be NULL)
+ * LSN > prev_lsn (at least the segment's first_lsn - 1: a recycled segment's old
+ * records are below it). log_skips: log each skipped damaged stretch. fn (may be NULL)
  * gets every intact record; its error stops the walk and is returned. */
 enum err wal_seg_walk(const char *name, const unsigned char *m, uint64_t size, uint64_t prev_lsn,
                       bool log_skips, wal_replay_fn *fn, void *ctx, struct wal_walk *out,

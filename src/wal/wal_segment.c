@@ -176,6 +176,69 @@ fail_unlink:
     return rc;
 }
 
+/* Reuse the file at spare (an old segment, checkpointed) as segment base: fsync
+ * the directory (its spare name is final), new header, fdatasync, rename, fsync
+ * the directory. Its old records stay behind the
+ * header until overwritten; their LSNs are all below base, so readers take them
+ * for the end of the log (wal_seg_walk: stale_tail). *size_out: its file size. */
+enum err wal_seg_recycle(const char *dir, const char *spare, uint64_t base, int *fd_out,
+                         uint64_t *size_out, struct errbuf *eb)
+{
+    char path[WAL_PATH_MAX];
+    unsigned char hdr[WAL_HDR_BYTES];
+    struct iovec iov = {hdr, sizeof(hdr)};
+    struct stat st;
+    enum err rc;
+    int fd, e;
+
+    wal_seg_path(dir, base, "", path, sizeof(path));
+    fd = open(spare, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return errbuf_set(eb, ERR_IO, "open recycled WAL segment %s: %s", spare, strerror(errno));
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < WAL_HDR_BYTES) {
+        rc = errbuf_set(eb, ERR_IO, "recycled WAL segment %s: unusable", spare);
+        goto fail;
+    }
+    /* Records rarely cover whole pages: a page of the old file that is no longer
+     * cached would be read before a record overwrites part of it. Read ahead. */
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+    /* The rename to the spare name must be durable before the file gets a new
+     * header, or a crash could bring the old segment's name back over it. */
+    rc = wal_dir_fsync(dir, eb);
+    if (rc != ERR_OK)
+        goto fail;
+    memcpy(hdr, WAL_MAGIC, 8);
+    wal_put_le32(hdr + 8, WAL_VERSION);
+    wal_put_le32(hdr + 12, WAL_HDR_BYTES);
+    wal_put_le64(hdr + 16, base);
+    e = wal_pwritev_all(fd, &iov, 1, 0);
+    if (e == 0 && fdatasync(fd) != 0)
+        e = errno;
+    if (e != 0) {
+        rc = errbuf_set(eb, wal_errno_err(e), "write header of recycled WAL segment %s: %s",
+                        spare, strerror(e));
+        goto fail;
+    }
+    if (rename(spare, path) != 0) {
+        rc = errbuf_set(eb, wal_errno_err(errno), "rename %s to %s: %s", spare, path,
+                        strerror(errno));
+        goto fail;
+    }
+    rc = wal_dir_fsync(dir, eb);
+    if (rc != ERR_OK) {
+        unlink(path);
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    *size_out = (uint64_t)st.st_size;
+    return ERR_OK;
+
+fail:
+    close(fd);
+    return rc;
+}
+
 /* ---- reading: framing, damage, walking ------------------------------------- */
 
 enum frame { FRAME_OK, FRAME_BADCRC, FRAME_BAD };
@@ -226,13 +289,48 @@ static bool is_intact(const unsigned char *m, uint64_t size, uint64_t off, uint6
     return frame_at(m, size, off, &v) == FRAME_OK && v.lsn > prev_lsn;
 }
 
+/* Offset of the first non-zero byte at or after from, or size if there is none.
+ * Eight bytes per step: a preallocated segment's zero tail is megabytes long. */
+uint64_t wal_next_nonzero(const unsigned char *m, uint64_t size, uint64_t from)
+{
+    uint64_t off = from;
+
+    while (off < size && (off & 7))
+        if (m[off++])
+            return off - 1;
+    for (; size - off >= 32; off += 32) {
+        uint64_t a, b, c, d;
+        memcpy(&a, m + off, 8);
+        memcpy(&b, m + off + 8, 8);
+        memcpy(&c, m + off + 16, 8);
+        memcpy(&d, m + off + 24, 8);
+        if (a | b | c | d)
+            break;
+    }
+    for (; off < size; off++)
+        if (m[off])
+            return off;
+    return size;
+}
+
 /* Find the first intact record at or after from (see the file comment). */
 static bool find_intact(const unsigned char *m, uint64_t size, uint64_t from, uint64_t prev_lsn,
                         uint64_t *found)
 {
     for (uint64_t off = from; off + WAL_FRAME_BYTES + WAL_PHDR_BYTES <= size; off++) {
         uint32_t plen = wal_get_le32(m + off);
-        uint64_t lsn = wal_get_le64(m + off + 8);
+        uint64_t lsn;
+        if (plen == 0) {
+            /* A run of zeros (preallocated space, unwritten pages) cannot hold a
+             * record start until 3 bytes before its next non-zero byte. */
+            uint64_t nz = wal_next_nonzero(m, size, off + 4);
+            if (nz >= size)
+                return false;
+            if (nz - 3 > off + 1)
+                off = nz - 3 - 1; /* the loop's off++ lands on nz - 3 */
+            continue;
+        }
+        lsn = wal_get_le64(m + off + 8);
         /* Cheap filters first; the CRC runs only on plausible candidates. */
         if (plen < WAL_PHDR_BYTES || plen > size - off - WAL_FRAME_BYTES)
             continue;
@@ -244,6 +342,29 @@ static bool find_intact(const unsigned char *m, uint64_t size, uint64_t from, ui
         }
     }
     return false;
+}
+
+/* Does the (damaged) stretch at off start like a record newer than prev_lsn: a
+ * plausible length, an LSN just above the last good one and, when present, a
+ * plausible payload header (reserved 0, db_len within the length)? Stale bytes
+ * (old records, or the middle of one) almost never pass all of these. */
+static bool looks_like_next(const unsigned char *m, uint64_t size, uint64_t off, uint64_t prev_lsn)
+{
+    const unsigned char *p = m + off;
+    uint32_t plen;
+    uint64_t lsn;
+
+    if (size - off < WAL_FRAME_BYTES)
+        return true; /* a frame header cut short by the end of the file: an append */
+    plen = wal_get_le32(p);
+    lsn = wal_get_le64(p + 8);
+    if (plen < WAL_PHDR_BYTES || plen > WAL_MAX_PAYLOAD || lsn <= prev_lsn ||
+        lsn - prev_lsn > WAL_RESYNC_LSN_WINDOW)
+        return false;
+    if (size - off < WAL_FRAME_BYTES + WAL_PHDR_BYTES)
+        return true;
+    return wal_get_le32(p + WAL_FRAME_BYTES + 4) == 0 &&
+           (uint32_t)(p[WAL_FRAME_BYTES + 2] | p[WAL_FRAME_BYTES + 3] << 8) <= plen - WAL_PHDR_BYTES;
 }
 
 /* Walk the records of one mapped segment. prev_lsn: records must be above it.
@@ -278,7 +399,18 @@ enum err wal_seg_walk(const char *name, const unsigned char *m, uint64_t size,
         if (f != FRAME_BAD && off + v.total < size && is_intact(m, size, off + v.total, prev_lsn))
             next = off + v.total;
         else if (!find_intact(m, size, off + 1, prev_lsn, &next)) {
-            r.torn = true;
+            /* Nothing intact follows: the end of the log. A torn tail if what is
+             * there starts like the next record (it was being written: a plausible
+             * length and an LSN just above the last good one, or a frame header
+             * cut short by the end of the file); otherwise zeros (preallocated
+             * space) or stale bytes of the segment's earlier use (recycled), which
+             * are not ours to cut, nor damage: records overwrite them. */
+            if (wal_next_nonzero(m, size, off) >= size)
+                r.zero_tail = true;
+            else if (looks_like_next(m, size, off, prev_lsn))
+                r.torn = true;
+            else
+                r.stale_tail = true;
             break;
         }
         r.skipped++;

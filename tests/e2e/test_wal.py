@@ -3,13 +3,16 @@ that must not repeat itself, and the /api/wal endpoints.
 
 Damage tests stop the server with SIGKILL (so the WAL is the only copy of the
 rows: buffers are never flushed, buffer_age 1 h and buffer_size 10 M rows), edit
-the newest segment file by hand -- cut a few bytes off the end (a torn last
-record, what a crash in the middle of a write leaves) or flip one byte in the
-middle (bit rot) -- and restart. Start-up must succeed, log the damage with its
-offset, and bring back exactly the intact records.
+the newest segment file by hand -- cut a few bytes off the last record or zero
+them in place (a torn last record, what a crash in the middle of a write leaves
+in an appended or a preallocated segment) or flip one byte in the middle (bit
+rot) -- and restart. Start-up must succeed, log the damage with its offset, and
+bring back exactly the intact records.
 
 The segment format is the one of docs/wal.md: 24-byte header, then records
-`u32 payload_len | u32 crc32c | u64 lsn | payload`; record_offsets() walks it.
+`u32 payload_len | u32 crc32c | u64 lsn | payload`, then zeros up to the end of
+the file when the segment is preallocated (wal.preallocate, the default);
+record_offsets() walks it.
 
 The disk-full test mounts a 2 MiB tmpfs as the WAL directory (root only;
 skipped with the reason otherwise).
@@ -23,6 +26,7 @@ import os
 import re
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -48,10 +52,13 @@ def record_offsets(path: Path) -> list:
     out, off = [], HEADER
     while off + 16 <= len(data):
         plen, _crc, lsn = struct.unpack_from("<IIQ", data, off)
+        if plen == 0:
+            break  # zero-filled space after the last record
         out.append((off, 16 + plen, lsn))
         off += 16 + plen
-    assert off == len(data), "segment %s: records end at %d, file is %d bytes" % (
-        path, off, len(data))
+    assert off <= len(data) and not data[off:].strip(b"\0"), (
+        "segment %s: records end at %d, then %d bytes that are not all zero" % (
+            path, off, len(data) - off))
     return out
 
 
@@ -83,29 +90,41 @@ def ids_in(ranges) -> set:
 
 # ------------------------------------------------------------ damaged WAL
 
-def test_torn_tail_is_cut_and_intact_records_replay(arc_factory):
-    """Issue 5, crash test 3a: the last record loses its last 5 bytes."""
+@pytest.mark.parametrize("how", ["truncated", "zeroed"])
+def test_torn_tail_is_cut_and_intact_records_replay(arc_factory, how):
+    """Issue 5, crash test 3a: the last record loses its last 5 bytes -- the file
+    ends 5 bytes early (an appended segment) or they are zeros (a preallocated
+    segment whose last sector never reached the disk)."""
     srv = arc_factory(*WAL_ON, *NO_FLUSH)
     batches = write_batches(srv, 12)
     assert srv.kill() == -9
     seg = segments(srv.data_dir / "wal")[-1]
     recs = record_offsets(seg)
     assert len(recs) == 12, recs
+    end = recs[-1][0] + recs[-1][1]
+    if how == "truncated":
+        os.truncate(seg, end - 5)
+    else:
+        with open(seg, "r+b") as f:
+            f.seek(end - 5)
+            f.write(b"\0" * 5)
     size = seg.stat().st_size
-    os.truncate(seg, size - 5)
 
     srv.start()
     m = srv.wait_log(r'msg="WAL: torn or corrupt tail cut off" segment=%s offset=(\d+) size=%d '
-                     r'cut_bytes=(\d+)' % (re.escape(seg.name), size - 5))
+                     r'cut_bytes=(\d+)' % (re.escape(seg.name), size))
     assert int(m.group(1)) == recs[-1][0], "cut at %s, last record starts at %d" % (
         m.group(1), recs[-1][0])
-    assert int(m.group(2)) == recs[-1][1] - 5
+    assert int(m.group(2)) == size - recs[-1][0]
     intact = ids_in(batches[:-1])
     check_ids(ids_of(srv), intact, intact, "after a torn tail")
     st = wal_status(srv)
     assert st["truncated_tails"] == 1 and st["corrupt_records"] == 0, st
     assert metric_value(srv, "arc_wal_truncated_tails_total") == 1
-    assert seg.stat().st_size == recs[-1][0], "the torn bytes are cut off the file"
+    # the torn bytes are gone: the file ends there, or zero-filling ahead
+    # (preallocation) has already begun again after it
+    assert len(record_offsets(seg)) == 11
+    assert seg.stat().st_size == recs[-1][0] or seg.read_bytes()[recs[-1][0]:].strip(b"\0") == b""
 
     # new writes go on after the cut, and a second kill replays old + new once
     more = write_batches(srv, 3, first=100_000)
@@ -162,6 +181,41 @@ def test_flipped_length_field_costs_one_record(arc_factory):
     assert wal_status(srv)["corrupt_records"] == 1
 
 
+def test_preallocated_segment_restarts_clean(arc_factory):
+    """wal.preallocate (default): the active segment is zero-filled ahead of its
+    records. After kill -9 the zeros after the last record are the clean end of
+    the log: nothing cut or counted, every acknowledged record replays, and new
+    records go on where the old ones end."""
+    srv = arc_factory(*WAL_ON, *NO_FLUSH)
+    batches = write_batches(srv, 5)
+    f = None
+    for _ in range(200):
+        f = srv.get("/api/v1/wal/files").json()["files"][-1]
+        if f["file_bytes"] > f["bytes"]:
+            break
+        time.sleep(0.05)
+    assert f["file_bytes"] > f["bytes"], "no zero-filled space after 10 s: %s" % f
+    assert wal_status(srv)["total_bytes"] >= f["file_bytes"]
+    assert srv.kill() == -9
+    seg = segments(srv.data_dir / "wal")[-1]
+    assert seg.stat().st_size > f["bytes"]
+    assert len(record_offsets(seg)) == 5
+
+    srv.start()
+    want = ids_in(batches)
+    check_ids(ids_of(srv), want, want, "preallocated segment after kill -9")
+    st = wal_status(srv)
+    assert st["truncated_tails"] == 0 and st["corrupt_records"] == 0, st
+    assert "WAL: torn" not in srv.log and "WAL: corrupt" not in srv.log, srv.log
+    more = write_batches(srv, 3, first=100_000)
+    assert srv.kill() == -9
+    assert len(record_offsets(seg)) == 8
+    srv.start()
+    want |= ids_in(more)
+    check_ids(ids_of(srv), want, want, "preallocated segment, more writes, kill again")
+    assert wal_status(srv)["corrupt_records"] == 0
+
+
 # ------------------------------------------------------------ replay once
 
 def test_restarts_without_writes_never_replay_twice(arc_factory):
@@ -192,7 +246,9 @@ def test_restarts_without_writes_never_replay_twice(arc_factory):
 
 
 def test_wal_endpoints_report_the_log(arc_factory):
-    srv = arc_factory(*WAL_ON, "--set", "wal.sync_mode=fsync", *NO_FLUSH)
+    # preallocation off: a file's size then stays put between the answer and stat()
+    srv = arc_factory(*WAL_ON, "--set", "wal.sync_mode=fsync", "--set", "wal.preallocate=false",
+                      *NO_FLUSH)
     write_batches(srv, 3)
     for path in ("/api/wal/status", "/api/v1/wal/status", "/api/wal/stats", "/api/v1/wal/stats"):
         r = srv.get(path)
@@ -205,7 +261,9 @@ def test_wal_endpoints_report_the_log(arc_factory):
     files = r.json()["files"]
     assert len(files) == 1 and files[0]["active"] is True, files
     assert files[0]["first_lsn"] == 1 and files[0]["last_lsn"] == 3, files
-    assert files[0]["bytes"] == (srv.data_dir / "wal" / files[0]["name"]).stat().st_size
+    seg = srv.data_dir / "wal" / files[0]["name"]
+    assert files[0]["bytes"] == files[0]["file_bytes"] == seg.stat().st_size, files
+    assert files[0]["bytes"] == record_offsets(seg)[-1][0] + record_offsets(seg)[-1][1]
     r = srv.get("/api/wal/health")
     assert r.json()["status"] == "ok", r.text
     r = srv.post("/api/wal/cleanup", token=None)

@@ -59,19 +59,21 @@ int main(int argc, char **argv)
 {
     const char *parent = argc > 1 ? argv[1] : "/tmp";
     long ms = argc > 2 ? strtol(argv[2], NULL, 10) : 1000;
-    const enum wal_sync modes[] = {WAL_SYNC_ASYNC, WAL_SYNC_FDATASYNC, WAL_SYNC_FSYNC};
-    const char *mode_names[] = {"async", "fdatasync", "fsync"};
+    const enum wal_sync modes[] = {WAL_SYNC_ASYNC, WAL_SYNC_FDATASYNC, WAL_SYNC_FDATASYNC,
+                                   WAL_SYNC_FSYNC, WAL_SYNC_FSYNC};
+    const bool prealloc[] = {false, false, true, false, true};
+    const char *mode_names[] = {"async", "fdatasync", "fdatasync", "fsync", "fsync"};
     const size_t sizes[] = {1024, 64 * 1024};
     const int threads[] = {1, 4, 8};
 
     log_set_level(LOG_WARN);
-    printf("%-10s %7s %7s %12s %9s %12s\n", "mode", "record", "threads", "appends/s", "MB/s",
-           "appends/sync");
-    for (size_t m = 0; m < 3; m++)
+    printf("%-10s %8s %7s %7s %12s %9s %12s\n", "mode", "prealloc", "record", "threads",
+           "appends/s", "MB/s", "appends/sync");
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
         for (size_t s = 0; s < 2; s++)
             for (size_t t = 0; t < 3; t++) {
                 char dir[512];
-                struct wal_opts o = {.dir = dir, .sync = modes[m]};
+                struct wal_opts o = {.dir = dir, .sync = modes[m], .preallocate = prealloc[m]};
                 struct run r = {.rec_bytes = sizes[s]};
                 pthread_t th[8];
                 struct wal_stats st;
@@ -98,8 +100,9 @@ int main(int argc, char **argv)
                 rm_rf(dir);
                 if (r.failed)
                     return 1;
-                printf("%-10s %6zuK %7d %12.0f %9.1f %12.1f\n", mode_names[m], sizes[s] / 1024,
-                       threads[t], (double)r.appends / secs,
+                printf("%-10s %8s %6zuK %7d %12.0f %9.1f %12.1f\n", mode_names[m],
+                       prealloc[m] ? "on" : "off", sizes[s] / 1024, threads[t],
+                       (double)r.appends / secs,
                        (double)r.appends * (double)sizes[s] / secs / 1e6,
                        st.syncs ? (double)st.appends / (double)st.syncs : 0.0);
                 fflush(stdout);

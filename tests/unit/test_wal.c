@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -79,6 +80,12 @@ static void seg_file(const char *dir, uint64_t base, char *out, size_t n)
 {
     int w = snprintf(out, n, "%.400s/%020" PRIu64 ".wal", dir, base);
     assert_true(w > 0 && (size_t)w < n);
+}
+
+static const char *path_of(const char *dir, uint64_t base, char *out, size_t n)
+{
+    seg_file(dir, base, out, n);
+    return out;
 }
 
 static off_t file_size(const char *path)
@@ -671,20 +678,85 @@ static void test_torn_tail(void **state)
         tmpdir_free(dir);
     }
 
-    /* Garbage appended after the last record (e.g. zeros from a crash) is cut too. */
+    /* Bytes after the last record that start like the next record (plausible
+     * length, LSN 4) but fail their check are a torn tail: cut and counted. */
     char *dir = tmpdir_new();
     struct wal *w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
     struct wal_stats st;
+    struct got_list g = {0};
     char path[512];
     append_n(w, 0, 3, 100);
     wal_close(w);
     seg_file(dir, 1, path, sizeof(path));
-    assert_int_equal(truncate(path, 24 + 3 * rec_bytes + 4096), 0);
+    {
+        unsigned char junk[4096];
+        int fd = open(path, O_WRONLY | O_APPEND);
+        assert_true(fd >= 0);
+        memset(junk, 0x5a, sizeof(junk));
+        junk[0] = 200, junk[1] = junk[2] = junk[3] = 0;       /* payload_len 200 */
+        junk[8] = 4;                                          /* lsn 4 */
+        memset(junk + 9, 0, 7);
+        junk[18] = 2, junk[19] = 0;                           /* db_len 2 */
+        memset(junk + 20, 0, 4);                              /* reserved 0 */
+        assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+        close(fd);
+    }
     w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
     wal_get_stats(w, &st);
     assert_int_equal(st.truncated_tails, 1);
     assert_int_equal(st.last_lsn, 3);
     assert_int_equal(file_size(path), 24 + 3 * rec_bytes);
+    wal_close(w);
+
+    /* Non-zero bytes that do not start like a newer record (stale bytes: here a
+     * copy of record 1, LSN 1) are the end of the log, as in a recycled segment:
+     * not cut, not counted, overwritten by the next records. */
+    {
+        unsigned char rec1[135];
+        int fd = open(path, O_RDWR);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, rec1, sizeof(rec1), 24), (ssize_t)sizeof(rec1));
+        assert_int_equal(pwrite(fd, rec1, sizeof(rec1), 24 + 3 * rec_bytes), (ssize_t)sizeof(rec1));
+        assert_int_equal(pwrite(fd, rec1, 50, 24 + 4 * rec_bytes), 50);
+        close(fd);
+    }
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.last_lsn, 3);
+    assert_int_equal(file_size(path), 24 + 4 * rec_bytes + 50);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 3);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    assert_int_equal(truncate(path, 24 + 3 * rec_bytes), 0);
+
+    /* Zeros after the last record are the clean end of the log (a preallocated
+     * segment, or pages of unacknowledged records that never reached the disk):
+     * nothing cut, nothing counted, and new records overwrite them. */
+    assert_int_equal(truncate(path, 24 + 3 * rec_bytes + 4096), 0);
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(st.last_lsn, 3);
+    assert_int_equal(file_size(path), 24 + 3 * rec_bytes + 4096);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 3);
+    got_release(&g);
+    assert_int_equal(append_n(w, 3, 2, 100), 5);
+    assert_int_equal(file_size(path), 24 + 3 * rec_bytes + 4096); /* written in place */
+    wal_close(w);
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, 0, NULL);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 5);
+    for (size_t i = 0; i < g.n; i++)
+        check_rec(&g.v[i], (int)i, 100);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails + st.corrupt_records, 0);
+    got_release(&g);
     wal_close(w);
     tmpdir_free(dir);
 }
@@ -1037,11 +1109,11 @@ static void test_files_json(void **state)
     wal_files_json(w, &b);
     assert_string_equal(b.data,
                         "[{\"name\":\"00000000000000000001.wal\",\"first_lsn\":1,\"last_lsn\":1,"
-                        "\"bytes\":159,\"active\":false},"
+                        "\"bytes\":159,\"file_bytes\":159,\"active\":false},"
                         "{\"name\":\"00000000000000000002.wal\",\"first_lsn\":2,\"last_lsn\":2,"
-                        "\"bytes\":159,\"active\":false},"
+                        "\"bytes\":159,\"file_bytes\":159,\"active\":false},"
                         "{\"name\":\"00000000000000000003.wal\",\"first_lsn\":3,\"last_lsn\":3,"
-                        "\"bytes\":159,\"active\":true}]");
+                        "\"bytes\":159,\"file_bytes\":159,\"active\":true}]");
     buf_release(&b);
     wal_close(w);
     tmpdir_free(dir);
@@ -1070,6 +1142,511 @@ static void test_leftover_tmp_removed(void **state)
     tmpdir_free(dir);
 }
 
+/* ---- preallocated segments --------------------------------------------------- */
+
+static struct wal *open_wal_prealloc(const char *dir, uint64_t seg_bytes)
+{
+    struct wal_opts o = {.dir = dir, .sync = WAL_SYNC_FDATASYNC, .max_segment_bytes = seg_bytes,
+                         .preallocate = true};
+    struct errbuf eb;
+    struct wal *w = NULL;
+    errbuf_init(&eb);
+    if (wal_open(&o, &w, &eb) != ERR_OK)
+        fail_msg("wal_open: %s", eb.msg);
+    return w;
+}
+
+/* The filler needs WAL_PREALLOC_RESERVE free after a chunk. */
+static bool room_to_prealloc(const char *dir)
+{
+    struct statvfs sv;
+    if (statvfs(dir, &sv) != 0)
+        return false;
+    uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    uint64_t reserve = (uint64_t)sv.f_blocks * sv.f_frsize / 50;
+    return avail > (reserve > WAL_PREALLOC_RESERVE ? reserve : WAL_PREALLOC_RESERVE) + (64 << 20);
+}
+
+/* Wait (at most 10 s) until the segment files add up to want bytes. */
+static void wait_total_bytes(struct wal *w, uint64_t want)
+{
+    struct wal_stats st;
+    for (int i = 0; i < 1000; i++) {
+        wal_get_stats(w, &st);
+        if (st.total_bytes == want)
+            return;
+        usleep(10000);
+    }
+    fail_msg("segment files are %" PRIu64 " bytes after 10 s, want %" PRIu64, st.total_bytes,
+             want);
+}
+
+#define PA_SEG ((uint64_t)8 << 20)
+#define PA_REC (32 + 3 + 1000) /* append_n(.., pad 1000) record bytes */
+
+/* dir with one fully zero-filled 8 MiB segment holding records 0..n-1. */
+static char *prealloc_dir(int n)
+{
+    char *dir = tmpdir_new();
+    struct wal *w = open_wal_prealloc(dir, PA_SEG);
+    struct wal_stats st;
+    append_n(w, 0, n, 1000);
+    wait_total_bytes(w, PA_SEG); /* the filler reached the segment's end */
+    wal_get_stats(w, &st);
+    assert_true(st.prealloc_bytes > 0 && st.prealloc_bytes < PA_SEG);
+    assert_int_equal(st.last_lsn, (uint64_t)n);
+    wal_close(w);
+    return dir;
+}
+
+static void zero_range(const char *path, off_t off, size_t n)
+{
+    char *z = xcalloc(1, n);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, z, n, off), (ssize_t)n);
+    close(fd);
+    free(z);
+}
+
+/* A zero-filled segment: the file is the segment size, zeros after the records;
+ * it reopens clean (with or without preallocation), replays exactly its records,
+ * and new records are written in place after the last one. */
+static void test_prealloc_zero_tail(void **state)
+{
+    (void)state;
+    char *dir;
+    struct wal *w;
+    struct wal_stats st;
+    struct got_list g = {0};
+    char path[512];
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = prealloc_dir(10);
+    seg_file(dir, 1, path, sizeof(path));
+    assert_int_equal(file_size(path), (off_t)PA_SEG);
+    {
+        /* everything after the records is zero */
+        int fd = open(path, O_RDONLY);
+        size_t n = PA_SEG - (24 + 10 * PA_REC);
+        unsigned char *b = xmalloc(n);
+        assert_int_equal(pread(fd, b, n, 24 + 10 * PA_REC), (ssize_t)n);
+        for (size_t i = 0; i < n; i++)
+            if (b[i])
+                fail_msg("non-zero byte at %zu after the records", 24 + 10 * PA_REC + i);
+        free(b);
+        close(fd);
+    }
+
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, PA_SEG, NULL); /* preallocation off */
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.last_lsn, 10);
+    assert_int_equal(st.total_bytes, PA_SEG);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 10);
+    for (size_t i = 0; i < g.n; i++)
+        check_rec(&g.v[i], (int)i, 1000);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(append_n(w, 10, 5, 1000), 15);
+    assert_int_equal(file_size(path), (off_t)PA_SEG); /* in place, not appended */
+    wal_close(w);
+
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 15);
+    for (size_t i = 0; i < g.n; i++) {
+        assert_int_equal(g.v[i].lsn, i + 1);
+        check_rec(&g.v[i], (int)i, 1000);
+    }
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
+/* Damage in a zero-filled segment: a record whose pages never reached the disk
+ * (zeros) with an intact record after it is skipped and counted like any damage
+ * in the middle; a last record whose end is missing (zeros in place) is a torn
+ * tail, cut and counted; a flipped byte in the middle costs one record. */
+static void test_prealloc_damage(void **state)
+{
+    (void)state;
+    struct wal_stats st;
+    struct got_list g = {0};
+    char path[512];
+    char *dir;
+    struct wal *w;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+
+    /* record 5 (index 4) all zeros */
+    dir = prealloc_dir(10);
+    seg_file(dir, 1, path, sizeof(path));
+    zero_range(path, 24 + 4 * PA_REC, PA_REC);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.last_lsn, 10);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 9);
+    for (size_t i = 0; i < g.n; i++) {
+        int want = i < 4 ? (int)i : (int)i + 1;
+        assert_int_equal(g.v[i].lsn, (uint64_t)want + 1);
+        check_rec(&g.v[i], want, 1000);
+    }
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 1);
+    wal_close(w);
+    tmpdir_free(dir);
+
+    /* the last record's final 5 bytes are zeros: torn, cut at its start */
+    dir = prealloc_dir(10);
+    seg_file(dir, 1, path, sizeof(path));
+    zero_range(path, 24 + 10 * PA_REC - 5, 5);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 1);
+    assert_int_equal(st.last_lsn, 9);
+    assert_true(file_size(path) >= 24 + 9 * PA_REC); /* cut there (the filler may refill) */
+    replay_all(w, &g);
+    assert_int_equal(g.n, 9);
+    got_release(&g);
+    assert_int_equal(append_n(w, 9, 3, 1000), 12);
+    wal_close(w);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 12);
+    for (size_t i = 0; i < g.n; i++)
+        check_rec(&g.v[i], (int)i, 1000);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    tmpdir_free(dir);
+
+    /* a flipped body byte in record 5: skipped, the zero tail stays clean */
+    dir = prealloc_dir(10);
+    seg_file(dir, 1, path, sizeof(path));
+    flip_byte(path, 24 + 4 * PA_REC + 500);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(file_size(path), (off_t)PA_SEG);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 9);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 1);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
+/* A failed write inside the zero-filled space is cut back like any other. */
+static void test_prealloc_failed_write(void **state)
+{
+    (void)state;
+    struct wal_record r = {.kind = 1, .db = "db", .db_len = 2, .body = "payload-bytes",
+                           .body_len = 13};
+    struct got_list g = {0};
+    struct wal_stats st;
+    struct errbuf eb;
+    uint64_t lsn = 0;
+    char *dir;
+    struct wal *w;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = prealloc_dir(3);
+    w = open_wal_prealloc(dir, PA_SEG);
+    errbuf_init(&eb);
+    /* field by field: the filler's syncs read fail_sync_errno meanwhile */
+    wal_test_faults.short_bytes = 20;
+    wal_test_faults.fail_errno = EIO;
+    assert_int_equal(wal_append(w, &r, &lsn, &eb), ERR_IO);
+    assert_int_equal(wal_append(w, &r, &lsn, &eb), ERR_OK);
+    assert_int_equal(lsn, 4);
+    wal_close(w);
+    w = open_wal_prealloc(dir, PA_SEG);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 4);
+    assert_string_equal(g.v[3].body, "payload-bytes");
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
+/* 8 writers, 2 KiB records, 256 KiB segments: rotations and the filler race all
+ * the time; every LSN replays exactly once, nothing is counted as damage. */
+#define PG_PER_THREAD 600
+
+struct pg_ctx {
+    struct wal *w;
+    int id;
+};
+
+static void *pg_thread(void *arg)
+{
+    struct pg_ctx *c = arg;
+    char body[2048];
+    for (int i = 0; i < PG_PER_THREAD; i++) {
+        int n = snprintf(body, sizeof(body), "t%d-%d-", c->id, i);
+        memset(body + n, 'a' + c->id, sizeof(body) - (size_t)n);
+        struct wal_record r = {.kind = 2, .flags = (uint8_t)c->id, .time_us = i, .db = "load",
+                               .db_len = 4, .body = body, .body_len = sizeof(body)};
+        struct errbuf eb;
+        uint64_t lsn;
+        errbuf_init(&eb);
+        if (wal_append(c->w, &r, &lsn, &eb) != ERR_OK)
+            thread_fail("append", eb.msg);
+    }
+    return NULL;
+}
+
+static void test_prealloc_group_commit_rotation(void **state)
+{
+    (void)state;
+    const uint64_t seg = 256 * 1024;
+    struct pg_ctx c[GC_THREADS];
+    pthread_t th[GC_THREADS];
+    struct got_list g = {0};
+    struct wal_stats st;
+    int next[GC_THREADS] = {0};
+    char *dir;
+    struct wal *w;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = tmpdir_new();
+    w = open_wal_prealloc(dir, seg);
+    for (int t = 0; t < GC_THREADS; t++) {
+        c[t] = (struct pg_ctx){w, t};
+        pthread_create(&th[t], NULL, pg_thread, &c[t]);
+    }
+    for (int t = 0; t < GC_THREADS; t++)
+        pthread_join(th[t], NULL);
+    check_threads_ok();
+    wal_get_stats(w, &st);
+    assert_int_equal(st.durable_lsn, GC_THREADS * PG_PER_THREAD);
+    print_message("prealloc group commit: %" PRIu64 " appends, %" PRIu64 " syncs, %zu segments, "
+                  "%" PRIu64 " bytes zero-filled\n",
+                  st.appends, st.syncs, st.segments, st.prealloc_bytes);
+    wal_close(w);
+
+    w = open_wal_prealloc(dir, seg);
+    replay_all(w, &g);
+    assert_int_equal(g.n, GC_THREADS * PG_PER_THREAD);
+    for (size_t i = 0; i < g.n; i++) {
+        int t = g.v[i].flags;
+        char want[32];
+        assert_int_equal(g.v[i].lsn, i + 1);
+        assert_true(t >= 0 && t < GC_THREADS);
+        /* each writer's records replay in its order, each once */
+        snprintf(want, sizeof(want), "t%d-%d-", t, next[t]);
+        assert_int_equal(strncmp(g.v[i].body, want, strlen(want)), 0);
+        assert_int_equal(g.v[i].body_len, 2048);
+        next[t]++;
+    }
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(st.truncated_tails, 0);
+    got_release(&g);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
+/* Recycling: with preallocation a checkpointed segment is kept (renamed) and
+ * becomes the next segment instead of a new file. The records written into it
+ * are followed by the old segment's records (stale bytes, LSNs below the new
+ * first_lsn): reopening replays exactly the new records, counts nothing; a torn
+ * last record in it is still cut and counted. */
+static void test_prealloc_recycle(void **state)
+{
+    (void)state;
+    const uint64_t seg = 256 * 1024;
+    const size_t pad = 2000; /* 2035-byte records, 128 per segment */
+    struct wal_opts o = {.sync = WAL_SYNC_FDATASYNC, .max_segment_bytes = seg,
+                         .preallocate = true, .checkpoint_lsn = 200};
+    struct got_list g = {0};
+    struct wal_stats st;
+    struct errbuf eb;
+    size_t deleted = 0;
+    char *dir, path[512];
+    struct wal *w;
+    struct buf b;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = tmpdir_new();
+    o.dir = dir;
+    w = open_wal_prealloc(dir, seg);
+    append_n(w, 0, 300, pad); /* segments 1 (LSN 1..128), 129 (..256), 257 (active) */
+    errbuf_init(&eb);
+    assert_int_equal(wal_checkpoint(w, 200, &deleted, &eb), ERR_OK);
+    assert_int_equal(deleted, 1);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.segments, 2);
+    assert_true(st.spare_bytes >= 128 * (32 + 3 + pad));
+    {
+        char sp[512];
+        snprintf(sp, sizeof(sp), "%s/spare-0.wal.spare", dir);
+        assert_true(file_size(sp) >= (off_t)(128 * (32 + 3 + pad)));
+    }
+    assert_int_equal(file_size(path_of(dir, 1, path, sizeof(path))), -1);
+    append_n(w, 300, 200, pad); /* 257 fills at 384, 385 is the recycled file */
+    wal_get_stats(w, &st);
+    assert_int_equal(st.recycled, 1);
+    assert_int_equal(st.spare_bytes, 0);
+    assert_int_equal(st.last_lsn, 500);
+    wal_close(w);
+
+    /* The recycled segment: 116 new records, then the old segment's bytes. */
+    seg_file(dir, 385, path, sizeof(path));
+    assert_true(file_size(path) >= (off_t)(24 + 128 * (32 + 3 + pad)));
+    errbuf_init(&eb);
+    assert_int_equal(wal_open(&o, &w, &eb), ERR_OK);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 0);
+    assert_int_equal(st.last_lsn, 500);
+    buf_init(&b, 0);
+    wal_files_json(w, &b);
+    assert_non_null(strstr(b.data, "\"name\":\"00000000000000000385.wal\",\"first_lsn\":385,"
+                                    "\"last_lsn\":500,\"bytes\":236084,"));
+    buf_release(&b);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 300);
+    for (size_t i = 0; i < g.n; i++) {
+        assert_int_equal(g.v[i].lsn, 201 + i);
+        check_rec(&g.v[i], 200 + (int)i, pad);
+    }
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    assert_int_equal(append_n(w, 500, 3, pad), 503); /* in place, over the stale bytes */
+    wal_close(w);
+
+    /* The last record (503) loses its end: a torn tail even among stale bytes. */
+    {
+        char *z = xcalloc(1, 5);
+        int fd = open(path, O_WRONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, z, 5, 24 + 119 * (32 + 3 + pad) - 5), 5);
+        close(fd);
+        free(z);
+    }
+    errbuf_init(&eb);
+    assert_int_equal(wal_open(&o, &w, &eb), ERR_OK);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.truncated_tails, 1);
+    assert_int_equal(st.last_lsn, 502);
+    replay_all(w, &g);
+    assert_int_equal(g.n, 302);
+    assert_int_equal(g.v[301].lsn, 502);
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records, 0);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
+static int count_spares(const char *dir)
+{
+    int n = 0;
+    for (int i = 0; i < 8; i++) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/spare-%d.wal.spare", dir, i);
+        n += file_size(p) >= 0;
+    }
+    return n;
+}
+
+/* At most WAL_MAX_SPARES checkpointed segments are kept; they survive a restart
+ * (adopted), are all reused before new files are made, and are deleted at open
+ * when preallocation is off. Records replay exactly once throughout. */
+static void test_prealloc_spares(void **state)
+{
+    (void)state;
+    const uint64_t seg = 256 * 1024;
+    const size_t pad = 2000; /* 128 records per segment */
+    struct got_list g = {0};
+    struct wal_stats st;
+    struct errbuf eb;
+    size_t deleted = 0;
+    uint64_t ckpt;
+    char *dir;
+    struct wal *w;
+
+    if (!room_to_prealloc("/tmp"))
+        skip();
+    dir = tmpdir_new();
+    w = open_wal_prealloc(dir, seg);
+    ckpt = append_n(w, 0, 128 * 8 + 1, pad) - 1; /* 8 full segments, 1 record in the 9th */
+    errbuf_init(&eb);
+    assert_int_equal(wal_checkpoint(w, ckpt, &deleted, &eb), ERR_OK);
+    assert_int_equal(deleted, 8);
+    assert_int_equal(count_spares(dir), WAL_MAX_SPARES);
+    assert_int_equal(count_segments(dir), 1);
+    wal_close(w);
+
+    w = open_wal_prealloc(dir, seg);
+    wal_get_stats(w, &st);
+    assert_true(st.spare_bytes >= WAL_MAX_SPARES * 128 * (32 + 3 + pad));
+    append_n(w, 128 * 8 + 1, 128 * 5, pad); /* 5 rotations: 4 reuse spares, 1 new file */
+    wal_get_stats(w, &st);
+    assert_int_equal(st.recycled, WAL_MAX_SPARES);
+    assert_int_equal(st.spare_bytes, 0);
+    assert_int_equal(count_spares(dir), 0);
+    wal_close(w);
+
+    {
+        struct wal_opts o = {.dir = dir, .sync = WAL_SYNC_FDATASYNC, .max_segment_bytes = seg,
+                             .checkpoint_lsn = ckpt};
+        errbuf_init(&eb);
+        assert_int_equal(wal_open(&o, &w, &eb), ERR_OK);
+    }
+    replay_all(w, &g);
+    assert_int_equal(g.n, 128 * 5 + 1);
+    for (size_t i = 0; i < g.n; i++) {
+        assert_int_equal(g.v[i].lsn, ckpt + 1 + i);
+        check_rec(&g.v[i], 128 * 8 + (int)i, pad);
+    }
+    got_release(&g);
+    wal_get_stats(w, &st);
+    assert_int_equal(st.corrupt_records + st.truncated_tails, 0);
+    /* a checkpoint now deletes (preallocation off), and a stray spare goes at open */
+    assert_int_equal(wal_checkpoint(w, ckpt + 128 * 4, &deleted, &eb), ERR_OK);
+    assert_true(deleted >= 3);
+    assert_int_equal(count_spares(dir), 0);
+    wal_close(w);
+    {
+        char p[512];
+        int fd;
+        snprintf(p, sizeof(p), "%s/spare-2.wal.spare", dir);
+        fd = open(p, O_WRONLY | O_CREAT, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "ARCWAL\0\0 some old segment bytes", 31), 31);
+        close(fd);
+    }
+    w = open_wal(dir, WAL_SYNC_FDATASYNC, seg, NULL);
+    assert_int_equal(count_spares(dir), 0);
+    wal_close(w);
+    tmpdir_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1091,6 +1668,12 @@ int main(void)
         cmocka_unit_test(test_two_phase_and_age_rotation),
         cmocka_unit_test(test_files_json),
         cmocka_unit_test(test_leftover_tmp_removed),
+        cmocka_unit_test(test_prealloc_zero_tail),
+        cmocka_unit_test(test_prealloc_damage),
+        cmocka_unit_test(test_prealloc_failed_write),
+        cmocka_unit_test(test_prealloc_group_commit_rotation),
+        cmocka_unit_test(test_prealloc_recycle),
+        cmocka_unit_test(test_prealloc_spares),
     };
     log_set_level(LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
