@@ -86,54 +86,25 @@ enum err catalog_partition_files(struct catalog *c, const char *db, const char *
                                  size_t *n, struct errbuf *eb)
 {
     sqlite3_stmt *st = NULL;
-    struct catalog_file *v = NULL;
-    size_t cnt = 0, cap = 0;
     enum err rc;
-    int r;
 
     *out = NULL;
     *n = 0;
     catalog_lock(c);
     rc = catalog_prepare_locked(
         c,
-        "SELECT id, path, min_time, max_time, row_count, size_bytes, created_at, wal_lsn_lo, "
-        "wal_lsn_hi FROM files WHERE database = ?1 AND measurement = ?2 AND min_time >= ?3 "
-        "AND min_time < ?3 + ?4 AND wal_lsn_hi <= ?5 ORDER BY size_bytes, id",
+        "SELECT " CATALOG_FILE_COLS " FROM files WHERE database = ?1 AND measurement = ?2 "
+        "AND min_time >= ?3 AND min_time < ?3 + ?4 AND wal_lsn_hi <= ?5 ORDER BY size_bytes, id",
         &st, eb);
-    if (rc)
-        goto out;
-    bind_text(st, 1, db);
-    bind_text(st, 2, measurement);
-    sqlite3_bind_int64(st, 3, hour_us);
-    sqlite3_bind_int64(st, 4, US_PER_HOUR);
-    sqlite3_bind_int64(st, 5, max_lsn > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max_lsn);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 16;
-            v = xreallocarray(v, cap, sizeof(*v));
-        }
-        memset(&v[cnt], 0, sizeof(v[cnt]));
-        v[cnt].id = sqlite3_column_int64(st, 0);
-        v[cnt].database = xstrdup(db);
-        v[cnt].measurement = xstrdup(measurement);
-        v[cnt].path = catalog_column_strdup(st, 1);
-        v[cnt].min_time_us = sqlite3_column_int64(st, 2);
-        v[cnt].max_time_us = sqlite3_column_int64(st, 3);
-        v[cnt].rows = sqlite3_column_int64(st, 4);
-        v[cnt].bytes = sqlite3_column_int64(st, 5);
-        v[cnt].created_at_us = sqlite3_column_int64(st, 6);
-        v[cnt].wal_lsn_lo = (uint64_t)sqlite3_column_int64(st, 7);
-        v[cnt].wal_lsn_hi = (uint64_t)sqlite3_column_int64(st, 8);
-        cnt++;
+    if (rc == ERR_OK) {
+        bind_text(st, 1, db);
+        bind_text(st, 2, measurement);
+        sqlite3_bind_int64(st, 3, hour_us);
+        sqlite3_bind_int64(st, 4, US_PER_HOUR);
+        sqlite3_bind_int64(st, 5,
+                           max_lsn > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max_lsn);
+        rc = catalog_files_collect(c, st, "list partition files", out, n, eb);
     }
-    if (r != SQLITE_DONE) {
-        rc = catalog_sql_error(c, "list partition files", eb);
-        catalog_files_free(v, cnt);
-        goto out;
-    }
-    *out = v;
-    *n = cnt;
-out:
     sqlite3_finalize(st);
     catalog_unlock(c);
     return rc;

@@ -171,31 +171,13 @@ enum err catalog_file_exists(struct catalog *c, const char *path, bool *out, str
     return rc;
 }
 
-enum err catalog_files_list(struct catalog *c, const char *db, const char *measurement,
-                            int64_t min_us, int64_t max_us, struct catalog_file **out, size_t *n,
-                            struct errbuf *eb)
+enum err catalog_files_collect(struct catalog *c, sqlite3_stmt *st, const char *what,
+                               struct catalog_file **out, size_t *n, struct errbuf *eb)
 {
-    sqlite3_stmt *st = NULL;
     struct catalog_file *v = NULL;
     size_t cnt = 0, cap = 0;
-    enum err rc;
     int r;
 
-    catalog_lock(c);
-    rc = catalog_prepare_locked(
-        c,
-        "SELECT id, database, measurement, path, min_time, max_time, row_count, size_bytes, "
-        "created_at FROM files WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR "
-        "measurement = ?2) AND max_time >= ?3 AND min_time <= ?4 ORDER BY min_time, id",
-        &st, eb);
-    if (rc)
-        goto out;
-    if (db)
-        bind_text(st, 1, db);
-    if (measurement)
-        bind_text(st, 2, measurement);
-    sqlite3_bind_int64(st, 3, min_us);
-    sqlite3_bind_int64(st, 4, max_us);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         if (cnt == cap) {
             cap = cap ? cap * 2 : 64;
@@ -210,15 +192,42 @@ enum err catalog_files_list(struct catalog *c, const char *db, const char *measu
         v[cnt].rows = sqlite3_column_int64(st, 6);
         v[cnt].bytes = sqlite3_column_int64(st, 7);
         v[cnt].created_at_us = sqlite3_column_int64(st, 8);
+        v[cnt].wal_lsn_lo = (uint64_t)sqlite3_column_int64(st, 9);
+        v[cnt].wal_lsn_hi = (uint64_t)sqlite3_column_int64(st, 10);
         cnt++;
     }
     if (r != SQLITE_DONE) {
-        rc = catalog_sql_error(c, "list files", eb);
         catalog_files_free(v, cnt);
-        goto out;
+        return catalog_sql_error(c, what, eb);
     }
     *out = v;
     *n = cnt;
+    return ERR_OK;
+}
+
+enum err catalog_files_list(struct catalog *c, const char *db, const char *measurement,
+                            int64_t min_us, int64_t max_us, struct catalog_file **out, size_t *n,
+                            struct errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    enum err rc;
+
+    catalog_lock(c);
+    rc = catalog_prepare_locked(
+        c,
+        "SELECT " CATALOG_FILE_COLS " FROM files WHERE (?1 IS NULL OR database = ?1) AND "
+        "(?2 IS NULL OR measurement = ?2) AND max_time >= ?3 AND min_time <= ?4 "
+        "ORDER BY min_time, id",
+        &st, eb);
+    if (rc)
+        goto out;
+    if (db)
+        bind_text(st, 1, db);
+    if (measurement)
+        bind_text(st, 2, measurement);
+    sqlite3_bind_int64(st, 3, min_us);
+    sqlite3_bind_int64(st, 4, max_us);
+    rc = catalog_files_collect(c, st, "list files", out, n, eb);
 out:
     sqlite3_finalize(st);
     catalog_unlock(c);

@@ -52,4 +52,13 @@ void catalog_rollback_locked(struct catalog *c);
 /* Copy a TEXT column into a new string (NULL column -> NULL). */
 char *catalog_column_strdup(sqlite3_stmt *st, int col);
 
+/* The columns a file listing selects, in this order (CATALOG_FILE_COLS), and the
+ * loop that steps st into a new array of catalog_file (*out, *n; catalog_files_free).
+ * what names the listing in an error. Lock held. */
+#define CATALOG_FILE_COLS                                                                      \
+    "id, database, measurement, path, min_time, max_time, row_count, size_bytes, created_at, " \
+    "wal_lsn_lo, wal_lsn_hi"
+enum err catalog_files_collect(struct catalog *c, sqlite3_stmt *st, const char *what,
+                               struct catalog_file **out, size_t *n, struct errbuf *eb);
+
 #endif

@@ -119,8 +119,7 @@ char *buf_steal(struct buf *b, size_t *len_out)
     return d;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
+size_t utf8_seq_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len, i;

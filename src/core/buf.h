@@ -36,6 +36,9 @@ char *buf_steal(struct buf *b, size_t *len_out);
 
 /* Append s as a JSON string literal (with quotes), escaping as RFC 8259 requires.
  * Invalid UTF-8 bytes are replaced by U+FFFD so the output is always valid JSON. */
+/* Length of the valid UTF-8 sequence at s (at most n bytes; 1 for ASCII), 0 if it
+ * is not one (overlong forms, surrogates and code points past U+10FFFF included). */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
 enum err buf_append_json_str(struct buf *b, const char *s, size_t n);
 
 #endif

@@ -47,7 +47,7 @@
 #error "dtoa.c builds digit strings in little-endian words"
 #endif
 
-static const char DIGITS2[201] = "00010203040506070809"
+const char dtoa_digits2[201] = "00010203040506070809"
                                  "10111213141516171819"
                                  "20212223242526272829"
                                  "30313233343536373839"
@@ -58,7 +58,7 @@ static const char DIGITS2[201] = "00010203040506070809"
                                  "80818283848586878889"
                                  "90919293949596979899";
 
-static const uint64_t POW10[20] = {1ULL,
+const uint64_t dtoa_pow10[20] = {1ULL,
                                    10ULL,
                                    100ULL,
                                    1000ULL,
@@ -156,7 +156,7 @@ static uint64_t to_decimal(uint64_t c, int q, bool irregular, int *e)
 
 static inline void put2(char *p, uint32_t v)
 {
-    memcpy(p, DIGITS2 + 2 * v, 2);
+    memcpy(p, dtoa_digits2 + 2 * v, 2);
 }
 
 /* v < 10^8 as 8 ASCII digits in one word, the first digit in the lowest byte
@@ -179,7 +179,7 @@ static inline int dec_len(uint64_t f)
 {
     int n = ((64 - __builtin_clzll(f)) * 1233) >> 12; /* log10 of the bit length, +-1 */
 
-    return n + (f >= POW10[n]);
+    return n + (f >= dtoa_pow10[n]);
 }
 
 /* Lay out f * 10^e (1 <= f < 10^17), negative if neg, in Python's spelling at
@@ -204,7 +204,7 @@ static size_t format(char *out, bool neg, uint64_t f, int e)
         f *= 10;
     } else {
         n0 = dec_len(f);
-        f *= POW10[17 - n0];
+        f *= dtoa_pow10[17 - n0];
     }
     hi = f / 100000000; /* 9 digits */
     lo = f % 100000000;

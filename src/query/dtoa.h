@@ -15,6 +15,7 @@
 #define QUERY_DTOA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,6 +33,11 @@ size_t dtoa_shortest(double v, char *out);
 /* Same for a float: the shortest string that round-trips through float
  * (0.1f prints "0.1", not "0.10000000149011612"). */
 size_t dtoa_shortest_f32(float v, char *out);
+
+/* Tables shared with the integer writers of encode.c: the two-digit pairs
+ * "00".."99", and 10^0..10^19. */
+extern const char dtoa_digits2[201];
+extern const uint64_t dtoa_pow10[20];
 
 #ifdef __cplusplus
 }

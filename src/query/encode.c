@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/mem.h"
 #include "query/dtoa.h"
@@ -313,43 +314,15 @@ enum err enc_put(struct encoder *e, const void *p, size_t n, struct errbuf *eb)
 
 /* ---- numbers -------------------------------------------------------------------- */
 
-static const char digits2[201] = "00010203040506070809"
-                                 "10111213141516171819"
-                                 "20212223242526272829"
-                                 "30313233343536373839"
-                                 "40414243444546474849"
-                                 "50515253545556575859"
-                                 "60616263646566676869"
-                                 "70717273747576777879"
-                                 "80818283848586878889"
-                                 "90919293949596979899";
+
 
 /* Decimal digits of v (1 for 0). */
 static inline int u64_len(uint64_t v)
 {
-    static const uint64_t pow10[] = {1ULL,
-                                     10ULL,
-                                     100ULL,
-                                     1000ULL,
-                                     10000ULL,
-                                     100000ULL,
-                                     1000000ULL,
-                                     10000000ULL,
-                                     100000000ULL,
-                                     1000000000ULL,
-                                     10000000000ULL,
-                                     100000000000ULL,
-                                     1000000000000ULL,
-                                     10000000000000ULL,
-                                     100000000000000ULL,
-                                     1000000000000000ULL,
-                                     10000000000000000ULL,
-                                     100000000000000000ULL,
-                                     1000000000000000000ULL,
-                                     10000000000000000000ULL};
+
     int n = ((64 - __builtin_clzll(v | 1)) * 1233) >> 12; /* log10 of the bit length */
 
-    return n + ((v | 1) >= pow10[n]); /* v | 1: 0 has one digit too */
+    return n + ((v | 1) >= dtoa_pow10[n]); /* v | 1: 0 has one digit too */
 }
 
 char *enc_fmt_u64(char *p, uint64_t v)
@@ -362,17 +335,17 @@ char *enc_fmt_u64(char *p, uint64_t v)
         unsigned d = (unsigned)(v % 100);
         v /= 100;
         q -= 2;
-        memcpy(q, digits2 + 2 * d, 2);
+        memcpy(q, dtoa_digits2 + 2 * d, 2);
     }
     w = (uint32_t)v;
     while (w >= 100) {
         unsigned d = w % 100;
         w /= 100;
         q -= 2;
-        memcpy(q, digits2 + 2 * d, 2);
+        memcpy(q, dtoa_digits2 + 2 * d, 2);
     }
     if (w >= 10)
-        memcpy(q - 2, digits2 + 2 * w, 2);
+        memcpy(q - 2, dtoa_digits2 + 2 * w, 2);
     else
         q[-1] = (char)('0' + w);
     return end;
@@ -410,7 +383,7 @@ char *enc_fmt_bool_int(char *p, enum duck_type t, const void *data, size_t row)
 
 static inline char *put2(char *p, unsigned v)
 {
-    memcpy(p, digits2 + v * 2, 2);
+    memcpy(p, dtoa_digits2 + v * 2, 2);
     return p + 2;
 }
 
@@ -679,40 +652,6 @@ bool enc_is_plain_json(const char *s, size_t n)
     return true;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid: the
- * same rules as core/buf.c (no overlongs, surrogates, or code points past
- * U+10FFFF), so that enc_fmt_json_str writes what buf_append_json_str writes. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len, i;
-    uint32_t cp;
-
-    if ((c & 0xE0) == 0xC0) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-        return 0;
-    return len;
-}
-
 /* One byte that is not safe (or the start of a UTF-8 sequence) at s[0]: write its
  * JSON form at *pp, return the input bytes consumed. */
 static size_t json_escape_one(char **pp, const unsigned char *s, size_t n)
@@ -723,7 +662,7 @@ static size_t json_escape_one(char **pp, const unsigned char *s, size_t n)
     size_t run;
 
     if (c >= 0x80) {
-        run = utf8_len(s, n);
+        run = utf8_seq_len(s, n); /* core/buf.c's rules: same text as buf_append_json_str */
         if (run) {
             memcpy(p, s, run);
             *pp = p + run;
