@@ -8,7 +8,11 @@
  * bench/query_bench.py to put Arc's time next to DuckDB's own on the same Parquet
  * files, in the same run, with the same thread count.
  *
- *   duck_direct [--threads N] [--runs N] [--setup SQL]... --sql SQL */
+ *   duck_direct [--threads N] [--runs N] [--stream|--prepared] [--setup SQL]... --sql SQL
+ *
+ * --stream executes as Arc does for unbounded results (prepare, pending streaming
+ * result, fetch chunks); --prepared likewise but materialized. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +36,10 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static long long g_chunks; /* chunks fetched by the last run */
+static int g_mode; /* 0 duckdb_query; 1 --stream: prepare + pending streaming, as Arc
+                    * executes unbounded results; 2 --prepared: prepare + pending */
+
 /* Run sql once, fetching every chunk; returns rows or -1 (message on stderr). */
 static long long run_once(duckdb_connection c, const char *sql)
 {
@@ -39,13 +47,29 @@ static long long run_once(duckdb_connection c, const char *sql)
     duckdb_data_chunk ch;
     long long rows = 0;
 
-    if (duckdb_query(c, sql, &res) != DuckDBSuccess) {
+    g_chunks = 0;
+    if (g_mode) {
+        duckdb_prepared_statement st = NULL;
+        duckdb_pending_result pend = NULL;
+        bool ok = duckdb_prepare(c, sql, &st) == DuckDBSuccess &&
+                  (g_mode == 1 ? duckdb_pending_prepared_streaming(st, &pend)
+                               : duckdb_pending_prepared(st, &pend)) == DuckDBSuccess &&
+                  duckdb_execute_pending(pend, &res) == DuckDBSuccess;
+        if (!ok)
+            fprintf(stderr, "duck_direct: %s\n",
+                    pend ? duckdb_pending_error(pend) : duckdb_prepare_error(st));
+        duckdb_destroy_pending(&pend);
+        duckdb_destroy_prepare(&st);
+        if (!ok)
+            return -1;
+    } else if (duckdb_query(c, sql, &res) != DuckDBSuccess) {
         fprintf(stderr, "duck_direct: %s\n", duckdb_result_error(&res));
         duckdb_destroy_result(&res);
         return -1;
     }
     while ((ch = duckdb_fetch_chunk(res)) != NULL) {
         rows += (long long)duckdb_data_chunk_get_size(ch);
+        g_chunks++;
         duckdb_destroy_data_chunk(&ch);
     }
     duckdb_destroy_result(&res);
@@ -73,8 +97,12 @@ int main(int argc, char **argv)
             runs = strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = argv[++i];
+        else if (!strcmp(argv[i], "--stream"))
+            g_mode = 1;
+        else if (!strcmp(argv[i], "--prepared"))
+            g_mode = 2;
         else {
-            fprintf(stderr, "usage: duck_direct [--threads N] [--runs N] [--setup SQL]... "
+            fprintf(stderr, "usage: duck_direct [--threads N] [--runs N] [--stream|--prepared] [--setup SQL]... "
                             "--sql SQL\n");
             return 2;
         }
@@ -112,8 +140,8 @@ int main(int argc, char **argv)
         t[i] = now_ms() - t0;
     }
     qsort(t, (size_t)runs, sizeof(*t), cmp_double);
-    printf("{\"cold_ms\":%.3f,\"median_ms\":%.3f,\"p95_ms\":%.3f,\"min_ms\":%.3f,\"rows\":%lld}\n",
-           cold, t[runs / 2], t[(size_t)((double)(runs - 1) * 0.95)], t[0], rows);
+    printf("{\"cold_ms\":%.3f,\"median_ms\":%.3f,\"p95_ms\":%.3f,\"min_ms\":%.3f,\"rows\":%lld,\"chunks\":%lld}\n",
+           cold, t[runs / 2], t[(size_t)((double)(runs - 1) * 0.95)], t[0], rows, g_chunks);
     free(t);
     duckdb_disconnect(&c);
     duckdb_close(&db);

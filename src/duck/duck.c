@@ -457,44 +457,30 @@ static enum err cast_other_columns(duckdb_connection conn, const char *sql,
 enum err duck_query_exec(struct duck *d, const char *sql, struct duck_result **out,
                          struct errbuf *eb)
 {
-    return duck_query_exec_ex(d, sql, NULL, out, eb);
+    return duck_query_exec_sized(d, sql, NULL, DUCK_RESULT_STREAM, out, eb);
 }
 
 enum err duck_query_exec_ex(struct duck *d, const char *sql, struct duck_cancel *c,
                             struct duck_result **out, struct errbuf *eb)
 {
-    return duck_query_exec_setup(d, NULL, 0, sql, c, out, eb);
+    return duck_query_exec_sized(d, sql, c, DUCK_RESULT_STREAM, out, eb);
 }
 
-enum err duck_query_exec_setup(struct duck *d, const char *const *setup, size_t nsetup,
-                               const char *sql, struct duck_cancel *c,
-                               struct duck_result **out, struct errbuf *eb)
+/* Prepare sql (with cast_other_columns' wrapper when needed) and execute it,
+ * streaming or materialized, into r->res. */
+static enum err exec_one(duckdb_connection conn, const char *sql, bool materialize,
+                         struct duck_cancel *c, struct duck_result *r, struct errbuf *eb)
 {
-    duckdb_connection conn = NULL;
     duckdb_prepared_statement st = NULL;
     duckdb_pending_result pend = NULL;
     duckdb_statement_type stype;
-    struct duck_result *r;
-    enum err rc;
+    duckdb_state ps;
+    enum err rc = ERR_OK;
 
-    if (duckdb_connect(d->qdb, &conn) != DuckDBSuccess)
-        return errbuf_set(eb, ERR_DB, "duckdb: connect to query instance");
-    if (!cancel_bind(c, conn)) {
-        rc = errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
-        goto fail_disconnect;
-    }
-    /* Internal statements (CREATE TEMP VIEW ...) live only on this connection. */
-    for (size_t i = 0; i < nsetup; i++) {
-        if ((rc = duck_exec(conn, setup[i], eb)) != ERR_OK) {
-            if (duck_cancel_is_set(c))
-                rc = errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
-            goto fail_unbind;
-        }
-    }
     if (duckdb_prepare(conn, sql, &st) != DuckDBSuccess) {
         const char *m = duckdb_prepare_error(st);
         rc = errbuf_set(eb, ERR_DB, "%s", m ? m : "cannot prepare statement");
-        goto fail_unbind;
+        goto out;
     }
     /* Read-only statements only: defence in depth behind the instance sandbox, which
      * would still let COPY/EXPORT write inside data_dir and CREATE/SET/ATTACH reach
@@ -503,16 +489,17 @@ enum err duck_query_exec_setup(struct duck *d, const char *const *setup, size_t 
     if (stype != DUCKDB_STATEMENT_TYPE_SELECT && stype != DUCKDB_STATEMENT_TYPE_EXPLAIN) {
         rc = errbuf_set(eb, ERR_PERM, "only SELECT statements are allowed (statement type %d)",
                         (int)stype);
-        goto fail_unbind;
+        goto out;
     }
     if ((rc = cast_other_columns(conn, sql, &st, eb)) != ERR_OK)
-        goto fail_unbind;
-    if (duckdb_pending_prepared_streaming(st, &pend) != DuckDBSuccess) {
+        goto out;
+    ps = materialize ? duckdb_pending_prepared(st, &pend)
+                     : duckdb_pending_prepared_streaming(st, &pend);
+    if (ps != DuckDBSuccess) {
         const char *m = duckdb_pending_error(pend);
         rc = errbuf_set(eb, ERR_DB, "%s", m ? m : "cannot start statement");
-        goto fail_unbind;
+        goto out;
     }
-    r = xcalloc(1, sizeof(*r));
     if (duckdb_execute_pending(pend, &r->res) != DuckDBSuccess) {
         const char *m = duckdb_result_error(&r->res);
         if (duck_cancel_is_set(c))
@@ -520,11 +507,37 @@ enum err duck_query_exec_setup(struct duck *d, const char *const *setup, size_t 
         else
             rc = errbuf_set(eb, ERR_DB, "%s", m ? m : "statement failed");
         duckdb_destroy_result(&r->res);
-        free(r);
-        goto fail_unbind;
+        goto out;
     }
+    r->materialized = materialize;
+out:
     duckdb_destroy_pending(&pend);
     duckdb_destroy_prepare(&st);
+    return rc;
+}
+
+enum err duck_query_exec_sized(struct duck *d, const char *sql, struct duck_cancel *c,
+                               enum duck_result_size size, struct duck_result **out,
+                               struct errbuf *eb)
+{
+    duckdb_connection conn = NULL;
+    struct duck_result *r;
+    enum err rc;
+
+    if (duckdb_connect(d->qdb, &conn) != DuckDBSuccess)
+        return errbuf_set(eb, ERR_DB, "duckdb: connect to query instance");
+    if (!cancel_bind(c, conn)) {
+        duckdb_disconnect(&conn);
+        return errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
+    }
+    r = xcalloc(1, sizeof(*r));
+    rc = exec_one(conn, sql, size == DUCK_RESULT_SMALL, c, r, eb);
+    if (rc != ERR_OK) {
+        free(r);
+        cancel_unbind(c, conn);
+        duckdb_disconnect(&conn);
+        return rc;
+    }
     r->conn = conn;
     r->cancel = c;
     r->ncols = duckdb_column_count(&r->res);
@@ -537,14 +550,11 @@ enum err duck_query_exec_setup(struct duck *d, const char *const *setup, size_t 
     r->chunk.valid = xcalloc(r->ncols ? r->ncols : 1, sizeof(*r->chunk.valid));
     *out = r;
     return ERR_OK;
+}
 
-fail_unbind:
-    duckdb_destroy_pending(&pend);
-    duckdb_destroy_prepare(&st);
-    cancel_unbind(c, conn);
-fail_disconnect:
-    duckdb_disconnect(&conn);
-    return rc;
+bool duck_result_materialized(const struct duck_result *r)
+{
+    return r->materialized;
 }
 
 size_t duck_result_ncols(const struct duck_result *r)

@@ -162,12 +162,25 @@ void duck_cancel_free(struct duck_cancel *c); /* accepts NULL; no query may use 
 void duck_query_cancel(struct duck_cancel *c);
 void duck_cancel_reset(struct duck_cancel *c);
 
-/* Same, after running the internal statements setup[0..nsetup) (any statement type,
- * e.g. CREATE TEMP VIEW) on the query's own fresh connection: temp objects they
- * create are visible to sql only. Never pass user text in setup. */
-enum err duck_query_exec_setup(struct duck *d, const char *const *setup, size_t nsetup,
-                               const char *sql, struct duck_cancel *c,
-                               struct duck_result **out, struct errbuf *eb);
+/* How the result of duck_query_exec_sized is produced. Streaming keeps memory
+ * bounded whatever the result size, but DuckDB copies every chunk the last
+ * pipeline emits into a fresh full-size chunk of its own: a selective scan (a
+ * filter pushed into the Parquet reader) emits thousands of chunks of a row or
+ * two, and under a LIMIT (which runs on one thread to keep the order) that copying
+ * costs more than the scan - 310 ms streamed vs 190 ms materialized for a
+ * LIMIT 5000 over one host of 1 000 (bench/duck_direct --stream). A materialized
+ * result packs the rows densely.
+ *   STREAM  always stream.
+ *   SMALL   the statement returns at most DUCK_SMALL_ROWS rows (a constant LIMIT):
+ *           materialize it. */
+enum duck_result_size { DUCK_RESULT_STREAM = 0, DUCK_RESULT_SMALL };
+#define DUCK_SMALL_ROWS 10000u
+
+enum err duck_query_exec_sized(struct duck *d, const char *sql, struct duck_cancel *c,
+                               enum duck_result_size size, struct duck_result **out,
+                               struct errbuf *eb);
+/* Was the result materialized (DUCK_RESULT_SMALL)? */
+bool duck_result_materialized(const struct duck_result *r);
 
 /* Run one SELECT on the query instance with $1 bound to arg (VARCHAR; NULL = no
  * parameter) and return its first value as text in *out (a new string, free();

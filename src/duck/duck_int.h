@@ -46,7 +46,8 @@ struct duck_chunk {
 
 struct duck_result {
     duckdb_connection conn;   /* owned: one connection per statement */
-    duckdb_result res;        /* streaming result */
+    duckdb_result res;        /* streaming or (small results) materialized result */
+    bool materialized;        /* res was materialized (duck_query_exec_sized) */
     struct duck_cancel *cancel; /* bound token or NULL (borrowed) */
     size_t ncols;
     enum duck_type *types;    /* ncols entries */

@@ -141,9 +141,9 @@ static void profile_header(struct http_resp *resp, struct query *q, double ms)
     const struct query_profile *p = query_get_profile(q);
     char v[160];
 
-    snprintf(v, sizeof(v), "files=%zu;refs=%zu;buffered_rows=%zu;bounded_refs=%zu;ms=%.3f%s",
+    snprintf(v, sizeof(v), "files=%zu;refs=%zu;buffered_rows=%zu;bounded_refs=%zu;ms=%.3f%s%s",
              p->files, p->refs, p->buffered_rows, p->bounded_refs, ms,
-             p->latest ? ";latest=1" : "");
+             p->latest ? ";latest=1" : "", p->materialized ? ";materialized=1" : "");
     http_resp_header(resp, "x-arc-profile", v);
 }
 

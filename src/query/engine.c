@@ -707,13 +707,23 @@ out:
 
 /* ---- query_start ----------------------------------------------------------------------- */
 
-static enum err run_sql(struct query *q, const char *sql, struct errbuf *eb)
+static enum err run_sql(struct query *q, const char *sql, enum duck_result_size size,
+                        struct errbuf *eb)
 {
-    enum err rc = duck_query_exec_ex(q->qe->o.duck, sql, q->cancel, &q->res, eb);
+    enum err rc = duck_query_exec_sized(q->qe->o.duck, sql, q->cancel, size, &q->res, eb);
 
     if (rc)
         return user_error(q, rc, eb);
+    q->prof.materialized = duck_result_materialized(q->res);
     return ERR_OK;
+}
+
+/* Streaming pays per chunk the last pipeline emits (duck.h): results a constant
+ * LIMIT keeps small are materialized. */
+static enum duck_result_size result_size(const struct query_plan *p)
+{
+    return p->max_rows && p->max_rows <= DUCK_SMALL_ROWS ? DUCK_RESULT_SMALL
+                                                         : DUCK_RESULT_STREAM;
 }
 
 enum err query_start(struct query_engine *qe, const struct query_req *r, struct query **out,
@@ -762,7 +772,8 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
             final_sql = xmalloc(sql.len + 16);
             snprintf(final_sql, sql.len + 16, "EXPLAIN %s", sql.data);
         }
-        if ((rc = run_sql(q, final_sql ? final_sql : sql.data, eb)) != ERR_OK)
+        if ((rc = run_sql(q, final_sql ? final_sql : sql.data, DUCK_RESULT_STREAM, eb)) !=
+            ERR_OK)
             goto fail;
         goto done;
     }
@@ -787,7 +798,9 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
     if (r->explain)
         buf_append_str(&sql, "EXPLAIN ");
     query_plan_compose(plan, (const char *const *)bodies, &sql);
-    if ((rc = run_sql(q, sql.data, eb)) != ERR_OK)
+    log_debug("query sql", "db=%s sql=\"%s\"", req.database, sql.data);
+    if ((rc = run_sql(q, sql.data, r->explain ? DUCK_RESULT_STREAM : result_size(plan), eb)) !=
+        ERR_OK)
         goto fail;
     count(qe->m_files, q->prof.files);
 

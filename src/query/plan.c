@@ -226,6 +226,7 @@ static enum err plan_build(struct duck *d, const char *db, const char *sql, size
     if ((rc = deserialize(d, rw.json, &p->sql, eb)) != ERR_OK)
         goto out;
     p->is_volatile = rw.is_volatile;
+    p->max_rows = rw.max_rows;
     p->latest_keys = rw.latest_keys;
     p->nlatest_keys = rw.nlatest_keys;
     rw.latest_keys = NULL;

@@ -49,6 +49,7 @@ struct query_plan {
                                its only reference (rewrite.c); the engine then keeps
                                only each key group's newest rows in that relation */
     size_t nlatest_keys;
+    uint64_t max_rows;      /* result bound of a constant LIMIT (0: none) - rewrite.c */
     /* cache bookkeeping (plan.c) */
     unsigned refcnt;
     char *key;

@@ -77,6 +77,7 @@ struct query_profile {
     size_t buffered_rows;  /* rows read from the live buffers */
     size_t bounded_refs;   /* references that had a usable time bound */
     bool latest;           /* read only each key group's newest rows (plan.h) */
+    bool materialized;     /* the result was small and materialized (duck.h) */
 };
 
 /* Parse, check, rewrite and start the statement. On success *out owns a running
@@ -210,6 +211,7 @@ struct query_rewrite {
     char **latest_keys;      /* "latest row per key" shape (rewrite.c): its DISTINCT ON
                                 keys, for the only reference; NULL otherwise */
     size_t nlatest_keys;
+    uint64_t max_rows;       /* a constant top-level LIMIT bounds the result; 0: no bound */
 };
 
 /* Check and rewrite the output of json_serialize_sql(sql). default_db resolves

@@ -32,6 +32,7 @@
  * and written back verbatim. Input size and nesting depth are capped. */
 #include "query/query.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -750,6 +751,47 @@ static void detect_latest(const struct jv *stmts, struct query_rewrite *out)
     out->nlatest_keys = keys->n;
 }
 
+/* ---- result size --------------------------------------------------------------------
+
+   A constant top-level LIMIT (of a SELECT or a set operation) bounds the number of
+   rows the statement returns: max_rows, the smallest such LIMIT. The engine then
+   materializes small results instead of streaming them (duck.h). */
+
+static void detect_result_size(const struct jv *stmts, struct query_rewrite *out)
+{
+    const struct jv *node, *mods;
+
+    if (!stmts || stmts->t != J_ARR || stmts->n != 1 || stmts->kids[0]->t != J_OBJ)
+        return;
+    node = jget(stmts->kids[0], "node");
+    mods = node && node->t == J_OBJ ? jget(node, "modifiers") : NULL;
+    if (!mods || mods->t != J_ARR)
+        return;
+    for (size_t i = 0; i < mods->n; i++) {
+        const struct jv *m = mods->kids[i], *lim, *val, *num;
+        const char *t = jstr(m, "type");
+        char *end;
+        unsigned long long n;
+
+        if (!t || strcmp(t, "LIMIT_MODIFIER"))
+            continue;
+        lim = jget(m, "limit");
+        val = lim ? jget(lim, "value") : NULL;
+        num = val ? jget(val, "value") : NULL;
+        if (!lim || !jstr(lim, "class") || strcmp(jstr(lim, "class"), "CONSTANT") || !num ||
+            num->t != J_RAW || !num->s || num->s[0] < '0' || num->s[0] > '9')
+            continue;
+        errno = 0;
+        n = strtoull(num->s, &end, 10);
+        if (*end || errno)
+            continue;
+        if (!n)
+            n = 1; /* LIMIT 0: no rows; max_rows 0 means "no bound" */
+        if (!out->max_rows || n < out->max_rows)
+            out->max_rows = n;
+    }
+}
+
 static void refs_free(struct query_ref *refs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -808,6 +850,7 @@ enum err query_rewrite_tree(const char *tree_json, size_t len, const char *defau
     w.default_db = default_db ? default_db : "default";
     w.eb = eb;
     detect_latest(stmts, out); /* before the walk renames the table */
+    detect_result_size(stmts, out);
     rc = walk_node(&w, stmts);
     if (rc)
         goto out;

@@ -352,6 +352,54 @@ def test_latest_row_per_key(shared):
             assert r.status_code == 400 and "nosuch" in r.text, (sql, r.text)
 
 
+def test_small_limit_results_are_materialized(shared):
+    """A constant LIMIT of at most 10 000 rows is run materialized (x-arc-profile
+    materialized=1: dense chunks instead of one streamed chunk per pushed-down
+    filter hit) and answers exactly what the streamed plan answers: same rows, same
+    order, buffered and flushed rows, odd types cast to text, LIMIT 0, set
+    operations. Larger or non-constant limits stream."""
+    lines = []
+    for i in range(3000):
+        lines.append("sm,host=h%d v=%d,s=\"x%d\",d=%d.5 %d" % (i % 50, i, i, i, (T0 + i) * NS))
+    write_lp(shared, "qsmall", "\n".join(lines[:2000]) + "\n")
+    flush(shared)
+    write_lp(shared, "qsmall", "\n".join(lines[2000:]) + "\n")
+    cases = [
+        ("SELECT * FROM sm WHERE host = 'h7' LIMIT 40", 40),
+        ("SELECT time, v, s FROM sm LIMIT 2500", 2500),
+        ("SELECT * FROM sm WHERE host = 'h7' ORDER BY time DESC LIMIT 10 OFFSET 5", 10),
+        ("SELECT host, count(*) AS n, sum(v)::HUGEINT AS big FROM sm GROUP BY host "
+         "ORDER BY host LIMIT 100", 50),
+        ("SELECT v FROM sm WHERE host = 'h1' UNION ALL SELECT v FROM sm WHERE host = 'h2' "
+         "LIMIT 70", 70),
+        ("SELECT * FROM sm LIMIT 0", 0),
+        ("select * from sm where v > 2990 limit 10000", 9),
+    ]
+    for sql, nrows in cases:
+        r = q(shared, sql, db="qsmall")
+        got = ok(r)
+        assert profile(r).get("materialized") == "1", (sql, r.headers["x-arc-profile"])
+        assert got["row_count"] == nrows == len(got["data"]), (sql, got["row_count"])
+        # the same statement with a non-constant limit streams
+        streamed = sql.replace("LIMIT ", "LIMIT 0 + ").replace("limit ", "limit 0 + ")
+        r2 = q(shared, streamed, db="qsmall")
+        assert "materialized" not in profile(r2), streamed
+        assert ok(r2)["data"] == got["data"], sql
+        assert ok(r2)["columns"] == got["columns"], sql
+    # HUGEINT reaches the client as a string on both paths
+    big = ok(q(shared, "SELECT 12345678901234567890123::HUGEINT AS h FROM sm LIMIT 1",
+               db="qsmall"))
+    assert big["data"] == [["12345678901234567890123"]], big
+    for sql in ("SELECT * FROM sm LIMIT 10001", "SELECT * FROM sm",
+                "SELECT * FROM sm LIMIT 10 PERCENT"):
+        r = q(shared, sql, db="qsmall")
+        assert "materialized" not in profile(r), sql
+    assert ok(q(shared, "SELECT * FROM sm LIMIT 10001", db="qsmall"))["row_count"] == 3000
+    # every format reads a materialized result
+    r = q(shared, "SELECT time, v, s FROM sm WHERE host = 'h3' LIMIT 5", db="qsmall", format="csv")
+    assert r.status_code == 200 and len(r.text.strip().splitlines()) == 6, r.text
+
+
 def test_read_your_writes_without_flush(shared):
     # the issue asks for 1 000 write-then-query rounds (the result cache must not
     # hide a single acknowledged row: each write invalidates the cached count)
