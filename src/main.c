@@ -11,6 +11,7 @@
  * Signals are blocked in every thread and taken synchronously with sigwait()
  * by the main thread, so no code runs in signal context. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -505,6 +506,14 @@ static int cmd_serve(int argc, char **argv)
     int sig = 0, rc = 1, rc_flush = 0;
     bool replay_failed = false;
     bool drained;
+
+    /* glibc gives each thread that meets contention on malloc an arena of its own (up
+     * to 8 per core) and keeps freed memory in each: with 16+ handler threads
+     * allocating and freeing ingest batches, that retained memory alone was ~400 MB
+     * (90 s of unique iot-columnar rows: peak RSS 1.41 GB, 1.02 GB with one arena per
+     * core, same rate). MALLOC_ARENA_MAX in the environment still wins. */
+    if (!getenv("MALLOC_ARENA_MAX"))
+        mallopt(M_ARENA_MAX, (int)(ncpu() < 2 ? 2 : ncpu()));
 
     memset(&app, 0, sizeof(app));
     memset(&hk, 0, sizeof(hk));

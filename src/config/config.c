@@ -130,14 +130,14 @@ static const struct key KEYS[] = {
     I("query.max_sql_kb", query.max_sql_kb, 1024, 1, ARC_MAX_SQL_BYTES / 1024,
       "longest SQL text accepted, KiB"),
 
-    I("ingestion.buffer_size", ingestion.buffer_size, 50000, 1, 100000000,
+    I("ingestion.buffer_size", ingestion.buffer_size, 200000, 1, 100000000,
       "rows buffered per measurement before a flush"),
     I("ingestion.buffer_age_seconds", ingestion.buffer_age_seconds, 5, 1, 86400,
       "flush a buffer at this age (the loss window with the WAL off)"),
     I("ingestion.max_buffer_bytes_mb", ingestion.max_buffer_bytes_mb, 0, 0, MB_MAX,
       "all buffers together, MiB; 0 = 1/8 of RAM"),
     I("ingestion.memory_budget_mb", ingestion.memory_budget_mb, 0, 0, MB_MAX,
-      "ingest memory before writes get 503, MiB; 0 = 1/8 of RAM, at most 1024"),
+      "ingest memory before writes get 503, MiB; 0 = 1/8 of RAM, at most 768"),
     E("ingestion.compression", ingestion.compression, "zstd", "zstd|snappy|none",
       "Parquet compression codec"),
     I("ingestion.compression_level", ingestion.compression_level, 3, 1, 22,
@@ -795,7 +795,7 @@ enum err config_finalize(struct config *c, int ncpu, struct errbuf *eb)
     if (!c->ingestion.memory_budget_mb)
         /* bounded so the server's RSS stays modest whatever the machine: past
          * the budget, writes get 503 instead of growing memory */
-        c->ingestion.memory_budget_mb = ram_mb / 8 < 64 ? 64 : ram_mb / 8 > 1024 ? 1024 : ram_mb / 8;
+        c->ingestion.memory_budget_mb = ram_mb / 8 < 64 ? 64 : ram_mb / 8 > 768 ? 768 : ram_mb / 8;
     if (!c->ingestion.max_buffer_bytes_mb)
         c->ingestion.max_buffer_bytes_mb = ram_mb / 8 > 32 ? ram_mb / 8 : 32;
     default_path(&c->wal.dir, c->server.data_dir, "wal");

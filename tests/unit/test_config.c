@@ -58,7 +58,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.query_cache.ttl_seconds, 60);
     assert_int_equal(c.query.timeout_seconds, 300);
     assert_int_equal(c.query.max_sql_kb, 1024);
-    assert_int_equal(c.ingestion.buffer_size, 50000);
+    assert_int_equal(c.ingestion.buffer_size, 200000);
     assert_int_equal(c.ingestion.buffer_age_seconds, 5);
     assert_string_equal(c.ingestion.compression, "zstd");
     assert_false(c.wal.enabled);
@@ -142,7 +142,7 @@ static void test_good_file(void **state)
     assert_string_equal(c.wal.sync_mode, "fsync");
     assert_int_equal(c.wal.max_size_mb, 1000);
     /* untouched keys keep their defaults */
-    assert_int_equal(c.ingestion.buffer_size, 50000);
+    assert_int_equal(c.ingestion.buffer_size, 200000);
     assert_string_equal(c.storage.s3.region, "us-east-1");
     config_free(&c);
 }
@@ -405,7 +405,7 @@ static void test_finalize(void **state)
     assert_string_equal(c.storage.cache_dir, "./data/cache");
     assert_string_equal(c.storage.local.path, "./data");
     assert_string_equal(c.query.temp_dir, "./data/tmp");
-    assert_true(c.ingestion.memory_budget_mb >= 64);
+    assert_true(c.ingestion.memory_budget_mb >= 64 && c.ingestion.memory_budget_mb <= 768);
     assert_true(c.ingestion.max_buffer_bytes_mb >= 32);
     config_free(&c);
 
