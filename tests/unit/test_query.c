@@ -313,6 +313,42 @@ static void test_volatile_detection(void **state)
     }
 }
 
+/* A constant top-level LIMIT bounds the result (max_rows: the engine materializes
+ * small ones); anything else leaves it 0 = unbounded. */
+static void test_result_size(void **state)
+{
+    struct fix *f = *state;
+    static const struct {
+        const char *sql;
+        uint64_t max_rows;
+    } cases[] = {
+        {"SELECT * FROM cpu LIMIT 10", 10},
+        {"SELECT * FROM cpu ORDER BY time DESC LIMIT 5000 OFFSET 20", 5000},
+        {"SELECT host, max(v) FROM cpu GROUP BY host ORDER BY host LIMIT 7", 7},
+        {"SELECT v FROM cpu UNION ALL SELECT v FROM mem LIMIT 3", 3},
+        {"WITH x AS (SELECT * FROM cpu) SELECT * FROM x LIMIT 42", 42},
+        {"SELECT * FROM cpu LIMIT 0", 1},
+        {"SELECT * FROM cpu LIMIT 123456789012", 123456789012ULL},
+        {"SELECT * FROM cpu", 0},
+        {"SELECT * FROM (SELECT * FROM cpu LIMIT 5)", 0}, /* not top-level */
+        {"SELECT * FROM cpu LIMIT 10 PERCENT", 0},
+        {"SELECT * FROM cpu LIMIT 2 + 3", 0},
+        {"SELECT * FROM cpu LIMIT (SELECT 5)", 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct query_rewrite rw = {0};
+        struct errbuf eb;
+        errbuf_init(&eb);
+        if (rewrite(f, cases[i].sql, &rw, &eb) != ERR_OK)
+            fail_msg("%s: %s", cases[i].sql, eb.msg);
+        if (rw.max_rows != cases[i].max_rows)
+            fail_msg("%s: max_rows=%llu, want %llu", cases[i].sql,
+                     (unsigned long long)rw.max_rows, (unsigned long long)cases[i].max_rows);
+        query_rewrite_release(&rw);
+    }
+}
+
 /* ---- the result cache, with fake generations and a fake clock -------------------- */
 
 struct fake {
@@ -546,6 +582,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sandbox_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_volatile_detection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_result_size, setup, teardown),
         cmocka_unit_test(test_cache),
         cmocka_unit_test_setup_teardown(test_plan_cache_and_compose, setup, teardown),
     };
