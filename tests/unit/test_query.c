@@ -71,6 +71,15 @@ static enum err rewrite(struct fix *f, const char *sql, struct query_rewrite *rw
     return rc;
 }
 
+/* rewrite() that must succeed. */
+static void rewrite_ok(struct fix *f, const char *sql, struct query_rewrite *rw)
+{
+    struct errbuf eb;
+
+    if (rewrite(f, sql, rw, &eb) != ERR_OK)
+        fail_msg("%s: %s", sql, eb.msg);
+}
+
 /* The SQL text DuckDB rebuilds from the rewritten tree (caller frees). */
 static char *rebuilt(struct fix *f, const struct query_rewrite *rw)
 {
@@ -302,10 +311,7 @@ static void test_volatile_detection(void **state)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct query_rewrite rw = {0};
-        struct errbuf eb;
-        errbuf_init(&eb);
-        if (rewrite(f, cases[i].sql, &rw, &eb) != ERR_OK)
-            fail_msg("%s: %s", cases[i].sql, eb.msg);
+        rewrite_ok(f, cases[i].sql, &rw);
         if (rw.is_volatile != cases[i].is_volatile)
             fail_msg("%s: is_volatile=%d, want %d", cases[i].sql, rw.is_volatile,
                      cases[i].is_volatile);
@@ -338,10 +344,7 @@ static void test_result_size(void **state)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct query_rewrite rw = {0};
-        struct errbuf eb;
-        errbuf_init(&eb);
-        if (rewrite(f, cases[i].sql, &rw, &eb) != ERR_OK)
-            fail_msg("%s: %s", cases[i].sql, eb.msg);
+        rewrite_ok(f, cases[i].sql, &rw);
         if (rw.max_rows != cases[i].max_rows)
             fail_msg("%s: max_rows=%llu, want %llu", cases[i].sql,
                      (unsigned long long)rw.max_rows, (unsigned long long)cases[i].max_rows);
