@@ -130,7 +130,7 @@ static const struct key KEYS[] = {
     I("query.max_sql_kb", query.max_sql_kb, 1024, 1, ARC_MAX_SQL_BYTES / 1024,
       "longest SQL text accepted, KiB"),
 
-    I("ingestion.buffer_size", ingestion.buffer_size, 200000, 1, 100000000,
+    I("ingestion.buffer_size", ingestion.buffer_size, 50000, 1, 100000000,
       "rows buffered per measurement before a flush"),
     I("ingestion.buffer_age_seconds", ingestion.buffer_age_seconds, 5, 1, 86400,
       "flush a buffer at this age (the loss window with the WAL off)"),

@@ -58,7 +58,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.query_cache.ttl_seconds, 60);
     assert_int_equal(c.query.timeout_seconds, 300);
     assert_int_equal(c.query.max_sql_kb, 1024);
-    assert_int_equal(c.ingestion.buffer_size, 200000);
+    assert_int_equal(c.ingestion.buffer_size, 50000);
     assert_int_equal(c.ingestion.buffer_age_seconds, 5);
     assert_string_equal(c.ingestion.compression, "zstd");
     assert_false(c.wal.enabled);
@@ -142,7 +142,7 @@ static void test_good_file(void **state)
     assert_string_equal(c.wal.sync_mode, "fsync");
     assert_int_equal(c.wal.max_size_mb, 1000);
     /* untouched keys keep their defaults */
-    assert_int_equal(c.ingestion.buffer_size, 200000);
+    assert_int_equal(c.ingestion.buffer_size, 50000);
     assert_string_equal(c.storage.s3.region, "us-east-1");
     config_free(&c);
 }
