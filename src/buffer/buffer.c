@@ -45,6 +45,7 @@ struct flushitem {
     int64_t retry_at_ns;   /* after a failure: earliest retry (monotonic) */
     unsigned failures;
     bool dropped;          /* its database was dropped: discard instead of writing */
+    bool started;          /* a flusher has taken it: no more rows join it */
 };
 
 struct schema_col {
@@ -81,6 +82,7 @@ struct bufmgr {
     _Atomic size_t bytes;
     _Atomic size_t active_rows, flushing_rows;
     _Atomic uint64_t rows_accepted, rows_flushed, flushes, flush_errors, rejected_busy;
+    _Atomic uint64_t coalesced; /* rotations merged into a waiting flush (coalesce) */
     _Atomic uint64_t gen_seq;   /* last generation handed out: values never repeat */
     char last_error[ERRBUF_MSG_MAX]; /* under done_lock */
     struct metric *m_rows, *m_flushed, *m_flushes, *m_errors, *m_busy, *m_bytes, *m_budget;
@@ -379,14 +381,18 @@ static void flush_job(void *arg)
     struct bufmgr *bm = x->bm;
     struct errbuf eb;
     enum err rc;
-    size_t rows = it->b->nrows;
-    struct bufmgr_commit cm = {x, false, it->lsn_lo, it->lsn_hi};
+    size_t rows;
+    struct bufmgr_commit cm = {x, false, 0, 0};
     bool dropped;
 
     free(j);
     errbuf_init(&eb);
     pthread_mutex_lock(&x->lock);
+    it->started = true;
     dropped = it->dropped;
+    rows = it->b->nrows; /* rotations may have merged rows into it while it waited */
+    cm.lo = it->lsn_lo;
+    cm.hi = it->lsn_hi;
     pthread_mutex_unlock(&x->lock);
     /* a dropped database's rows are discarded, not written */
     rc = dropped ? ERR_OK : bm->o.sink(bm->o.sink_ctx, x->db, it->b, &cm, &eb);
@@ -451,12 +457,60 @@ static void queue_item(struct mbuf *x, struct flushitem *it)
     }
 }
 
+/* Group commit: while the newest flushing item still waits for a flusher (the
+ * flushers are behind), the rows of the next rotation join it instead of making
+ * another file, up to COALESCE_ROWS_FACTOR x flush_rows rows. Under a backlog that
+ * turns many buffer_size files into fewer, larger ones - each file costs the
+ * writer's set-up and its own dictionaries - while at ordinary rates nothing waits
+ * and files stay at buffer_size. Rows stay visible exactly once: the move happens
+ * under x->lock, where queries copy both lists. The WAL range stays contiguous
+ * (consecutive rotations of one measurement). The budget must have room for the
+ * item's growth (its capacity may double). true: merged (x locked). */
+#define COALESCE_ROWS_FACTOR 8
+
+static bool coalesce(struct mbuf *x)
+{
+    struct bufmgr *bm = x->bm;
+    struct flushitem *tail = x->flushing;
+    size_t n = x->active->nrows, after;
+
+    while (tail && tail->next)
+        tail = tail->next;
+    if (!tail || !tail->queued || tail->started || tail->dropped || tail->failures ||
+        tail->b->nrows + n > COALESCE_ROWS_FACTOR * bm->o.flush_rows ||
+        tail->bytes + x->active_bytes > bm->o.flush_bytes ||
+        atomic_load(&bm->bytes) + tail->bytes > bm->o.budget_bytes)
+        return false;
+    copy_rows(x, tail->b, x->active);
+    after = batch_bytes(tail->b);
+    if (after >= tail->bytes + x->active_bytes)
+        atomic_fetch_add(&bm->bytes, after - tail->bytes - x->active_bytes);
+    else
+        atomic_fetch_sub(&bm->bytes, tail->bytes + x->active_bytes - after);
+    tail->bytes = after;
+    if (x->active_lo) {
+        if (!tail->lsn_lo)
+            tail->lsn_lo = x->active_lo;
+        tail->lsn_hi = x->active_hi;
+    }
+    batch_free(x->active);
+    x->active = NULL;
+    x->active_bytes = 0;
+    x->active_lo = x->active_hi = 0;
+    atomic_fetch_sub(&bm->active_rows, n);
+    atomic_fetch_add(&bm->flushing_rows, n);
+    atomic_fetch_add(&bm->coalesced, 1);
+    return true;
+}
+
 /* Move the active batch to the flushing list and queue it (x locked). */
 static void rotate(struct mbuf *x)
 {
     struct flushitem *it, **pp;
 
     if (!x->active || x->active->nrows == 0)
+        return;
+    if (coalesce(x))
         return;
     it = xcalloc(1, sizeof(*it));
     it->b = x->active;
@@ -976,6 +1030,7 @@ void bufmgr_get_stats(struct bufmgr *bm, struct bufmgr_stats *out)
     out->flushes = atomic_load(&bm->flushes);
     out->flush_errors = atomic_load(&bm->flush_errors);
     out->rejected_busy = atomic_load(&bm->rejected_busy);
+    out->coalesced = atomic_load(&bm->coalesced);
 }
 
 /* --------------------------------------------------------------- lifecycle */

@@ -151,6 +151,7 @@ struct bufmgr_stats {
     uint64_t flushes;
     uint64_t flush_errors;
     uint64_t rejected_busy;  /* writes refused by the budget */
+    uint64_t coalesced;      /* rotations merged into a flush still waiting (group commit) */
 };
 void bufmgr_get_stats(struct bufmgr *bm, struct bufmgr_stats *out);
 

@@ -166,11 +166,11 @@ static void h_write_stats(struct http_req *req, struct http_resp *resp)
                "{\"success\":true,\"buffers\":{\"measurements\":%zu,\"active_rows\":%zu,"
                "\"flushing_rows\":%zu,\"bytes\":%zu,\"budget_bytes\":%zu,\"rows_accepted\":%llu,"
                "\"rows_flushed\":%llu,\"flushes\":%llu,\"flush_errors\":%llu,"
-               "\"rejected_busy\":%llu},\"formats\":{",
+               "\"rejected_busy\":%llu,\"coalesced\":%llu},\"formats\":{",
                s.measurements, s.active_rows, s.flushing_rows, s.bytes, s.budget_bytes,
                (unsigned long long)s.rows_accepted, (unsigned long long)s.rows_flushed,
                (unsigned long long)s.flushes, (unsigned long long)s.flush_errors,
-               (unsigned long long)s.rejected_busy);
+               (unsigned long long)s.rejected_busy, (unsigned long long)s.coalesced);
     for (f = 0; f < WF_COUNT; f++)
         buf_printf(&b, "%s\"%s\":{\"requests\":%llu,\"rows\":%llu,\"errors\":%llu,\"bytes\":%llu}",
                    f ? "," : "", wformat_names[f],

@@ -335,3 +335,55 @@ def test_disk_full_answers_507_and_loses_nothing(arc_factory, tiny_fs):
     srv.start()
     check_ids(ids_of(srv), want, want, "after freeing space and kill -9")
     assert wal_status(srv)["corrupt_records"] == 0
+
+
+# ------------------------------------------------------------ group commit
+
+def test_coalesced_flushes_keep_every_row_once(arc_factory):
+    """With one flusher and tiny buffers, rotations that find the previous flush still
+    waiting join it (group commit: /write/stats buffers.coalesced > 0, fewer files than
+    rotations). Every acknowledged row is stored exactly once: after a flush, and after
+    kill -9 in the middle of such a backlog (the merged items' WAL ranges must make
+    replay skip exactly what their files hold)."""
+    import threading
+
+    srv = arc_factory(*WAL_ON, "--set", "ingestion.buffer_size=200",
+                      "--set", "ingestion.flush_threads=1")
+    acked, lock = [], threading.Lock()
+
+    def writer(t):
+        for k in range(60):
+            f = t * 1_000_000 + k * 100
+            r = write_ids(srv.base_url, srv.token, f, 100)
+            assert r.status_code == 204, (r.status_code, r.text)
+            with lock:
+                acked.append((f, 100))
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    flush(srv)
+    want = ids_in(acked)
+    assert len(want) == 24_000
+    check_ids(ids_of(srv), want, want, "after coalesced flushes")
+    st = srv.get("/write/stats").json()["buffers"]
+    files = list((srv.data_dir / DB).rglob("*.parquet"))
+    # 24 000 rows in rotations of >= 200 rows: without merging >= 120 rotations would
+    # each make one file per data hour they touch
+    assert st["coalesced"] > 0, st
+    assert len(files) < 120, len(files)
+
+    # a backlog cut short by kill -9: the WAL replays what no file holds, once
+    more = []
+    for t in range(4):
+        for k in range(30):
+            f = 10_000_000 + t * 100_000 + k * 100
+            r = write_ids(srv.base_url, srv.token, f, 100)
+            assert r.status_code == 204, (r.status_code, r.text)
+            more.append((f, 100))
+    assert srv.kill() == -9
+    srv.start()
+    want |= ids_in(more)
+    check_ids(ids_of(srv), want, want, "coalesced backlog, kill -9, replay")
