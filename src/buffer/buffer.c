@@ -464,8 +464,10 @@ static void queue_item(struct mbuf *x, struct flushitem *it)
  * writer's set-up and its own dictionaries - while at ordinary rates nothing waits
  * and files stay at buffer_size. Rows stay visible exactly once: the move happens
  * under x->lock, where queries copy both lists. The WAL range stays contiguous
- * (consecutive rotations of one measurement). The budget must have room for the
- * item's growth (its capacity may double). true: merged (x locked). */
+ * (consecutive rotations of one measurement). The item's capacity may grow past
+ * the two batches it replaces: that can overshoot the budget by at most one item
+ * (flush_bytes) for as long as it waits - a backlog is exactly when the budget is
+ * full, and refusing then would forbid the merges that clear it. true: merged. */
 #define COALESCE_ROWS_FACTOR 8
 
 static bool coalesce(struct mbuf *x)
@@ -479,7 +481,7 @@ static bool coalesce(struct mbuf *x)
     if (!tail || !tail->queued || tail->started || tail->dropped || tail->failures ||
         tail->b->nrows + n > COALESCE_ROWS_FACTOR * bm->o.flush_rows ||
         tail->bytes + x->active_bytes > bm->o.flush_bytes ||
-        atomic_load(&bm->bytes) + tail->bytes > bm->o.budget_bytes)
+        atomic_load(&bm->bytes) > bm->o.budget_bytes)
         return false;
     copy_rows(x, tail->b, x->active);
     after = batch_bytes(tail->b);
