@@ -1083,6 +1083,39 @@ static void pool_build(struct run *r)
     buf_release(&c);
 }
 
+/* --dump DIR: write the pre-generated pool as DIR/body-NNNN.<msgpack|lp>, one
+ * file per request body, for bench_decode (decode cost without HTTP). */
+static int dump_pool(const struct lg_opts *o, const char *dir)
+{
+    struct run r;
+    const char *ext = o->shape == SHAPE_IOT_LP || o->shape == SHAPE_TSBS_CPU ? "lp" : "msgpack";
+    char path[4096];
+    int rc = 0;
+
+    memset(&r, 0, sizeof(r));
+    r.o = o;
+    gen_init(&r.gen, o->shape, o->hosts, o->seed);
+    pool_build(&r);
+    for (uint32_t k = 0; k < r.npool && rc == 0; k++) {
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/body-%04u.%s", dir, k, ext);
+        f = fopen(path, "wb");
+        if (!f || fwrite(r.pool[k].data, 1, r.pool[k].len, f) != r.pool[k].len) {
+            fprintf(stderr, "loadgen: write %s failed\n", path);
+            rc = 1;
+        }
+        if (f && fclose(f) != 0)
+            rc = 1;
+    }
+    for (uint32_t k = 0; k < r.npool; k++)
+        free(r.pool[k].data);
+    free(r.pool);
+    gen_release(&r.gen);
+    if (rc == 0)
+        fprintf(stderr, "loadgen: %u bodies of %u rows in %s\n", r.npool, o->batch, dir);
+    return rc;
+}
+
 static void run_load(const struct lg_opts *o, struct result *res)
 {
     struct run r;
@@ -1865,7 +1898,8 @@ static void usage(FILE *f)
             "  --hosts N            distinct host tag values [1000]\n"
             "  --path P             POST to P instead of the shape's write endpoint\n"
             "  --seed N             data seed [1]\n"
-            "  --self-test          run the built-in tests against an in-process sink\n");
+            "  --self-test          run the built-in tests against an in-process sink\n"
+            "  --dump DIR           write the body pool to DIR/body-NNNN.{msgpack,lp}, exit\n");
 }
 
 static bool parse_num(const char *s, double lo, double hi, double *out)
@@ -1895,6 +1929,7 @@ int main(int argc, char **argv)
     double v;
     long batch = 0;
     bool self = false;
+    const char *dump = NULL;
 
     memset(&o, 0, sizeof(o));
     o.shape = SHAPE_IOT_COLUMNAR;
@@ -1987,6 +2022,9 @@ int main(int argc, char **argv)
             o.unique = true;
         } else if (!strcmp(a, "--self-test")) {
             self = true;
+        } else if (!strcmp(a, "--dump")) {
+            NEED_ARG();
+            dump = arg;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -2014,6 +2052,8 @@ int main(int argc, char **argv)
             return 2;
         }
     o.batch = batch ? (uint32_t)batch : SHAPE_DEFAULT_BATCH[o.shape];
+    if (dump)
+        return dump_pool(&o, dump);
     if (o.total_rows) {
         if (!warm_set)
             o.warmup_s = 0; /* every acknowledged row is in the window */

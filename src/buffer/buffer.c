@@ -327,11 +327,8 @@ static void copy_rows(struct mbuf *x, struct batch *dst, const struct batch *src
                     continue;
                 }
                 id = in[r];
-                if (id < idmap_len && idmap[id] == UINT32_MAX) {
-                    size_t len;
-                    const char *sv = strdict_get(src->dict, id, &len);
-                    idmap[id] = strdict_intern(dst->dict, sv, len);
-                }
+                if (id < idmap_len && idmap[id] == UINT32_MAX)
+                    idmap[id] = strdict_intern_from(dst->dict, src->dict, id);
                 o[r] = id < idmap_len ? idmap[id] : 0;
             }
         }
@@ -821,11 +818,8 @@ static struct batch *clone_batch(const struct batch *src)
     struct batch *d = batch_new(src->measurement, strlen(src->measurement));
     size_t i, nd = strdict_count(src->dict), n = src->nrows;
 
-    for (i = 0; i < nd; i++) {
-        size_t len;
-        const char *sv = strdict_get(src->dict, (uint32_t)i, &len);
-        strdict_intern(d->dict, sv, len); /* dense ids in order: same id */
-    }
+    for (i = 0; i < nd; i++)
+        strdict_intern_from(d->dict, src->dict, (uint32_t)i); /* dense ids in order: same id */
     for (i = 0; i < src->ncols; i++)
         batch_add_col(d, src->cols[i].name, strlen(src->cols[i].name), src->cols[i].type,
                       src->cols[i].is_tag);

@@ -46,6 +46,8 @@ static uint64_t hash_bytes(const char *s, size_t len)
     const uint64_t k = 0x9E3779B97F4A7C15ull;
     uint64_t h = 0x243F6A8885A308D3ull ^ (len * k);
     uint64_t w;
+    uint32_t a, b;
+    bool long_str = len >= 8;
 
     while (len >= 8) {
         memcpy(&w, s, 8);
@@ -54,9 +56,18 @@ static uint64_t hash_bytes(const char *s, size_t len)
         s += 8;
         len -= 8;
     }
+    /* the tail with fixed-size loads (a variable memcpy is a libc call) */
+    if (len && long_str) {
+        memcpy(&w, s + len - 8, 8); /* the last 8 bytes, overlapping the ones hashed */
+    } else if (len >= 4) {
+        memcpy(&a, s, 4);
+        memcpy(&b, s + len - 4, 4);
+        w = ((uint64_t)b << 32) | a;
+    } else if (len) {
+        w = (uint64_t)(uint8_t)s[0] | (uint64_t)(uint8_t)s[len / 2] << 8 |
+            (uint64_t)(uint8_t)s[len - 1] << 16;
+    }
     if (len) {
-        w = 0;
-        memcpy(&w, s, len);
         h = (h ^ w) * k;
         h ^= h >> 29;
     }
@@ -146,9 +157,8 @@ static size_t probe(const struct strdict *d, const char *s, size_t len, uint64_t
     }
 }
 
-uint32_t strdict_intern(struct strdict *d, const char *s, size_t len)
+static uint32_t intern_hashed(struct strdict *d, const char *s, size_t len, uint64_t h)
 {
-    uint64_t h = hash_bytes(s, len);
     size_t pos = probe(d, s, len, h);
     uint32_t id;
 
@@ -171,6 +181,18 @@ uint32_t strdict_intern(struct strdict *d, const char *s, size_t len)
     if (d->n * 2 > d->nslots)
         table_grow(d);
     return id;
+}
+
+uint32_t strdict_intern(struct strdict *d, const char *s, size_t len)
+{
+    return intern_hashed(d, s, len, hash_bytes(s, len));
+}
+
+uint32_t strdict_intern_from(struct strdict *d, const struct strdict *src, uint32_t id)
+{
+    if (id >= src->n)
+        return strdict_intern(d, "", 0);
+    return intern_hashed(d, src->strs[id], src->lens[id], src->hashes[id]);
 }
 
 bool strdict_find(const struct strdict *d, const char *s, size_t len, uint32_t *id)
@@ -362,7 +384,8 @@ void batch_drop_full_validity(struct batch *b)
 
     for (i = 0; i < b->ncols; i++) {
         struct batch_col *c = &b->cols[i];
-        if (c->valid && (b->nrows == 0 || (c->valid[0] && !memcmp(c->valid, c->valid + 1, b->nrows - 1)))) {
+        if (c->valid &&
+            (b->nrows == 0 || (c->valid[0] && !memcmp(c->valid, c->valid + 1, b->nrows - 1)))) {
             free(c->valid);
             c->valid = NULL;
         }
@@ -446,4 +469,57 @@ size_t batch_bytes(const struct batch *b)
             n += b->cap;
     }
     return n + strdict_bytes(b->dict) + strdict_bytes(b->colnames);
+}
+
+/* ---- sorting ----------------------------------------------------------------- */
+
+/* Stable sort of perm[0..n) by times[perm[i]], for batches that are mostly
+ * sorted runs (each request's rows in time order, requests interleaved): find the
+ * ascending runs, then merge neighbours bottom-up on (time, row) pairs, so a
+ * batch of r runs costs n log2(r) compares and no callbacks. */
+struct trow {
+    int64_t t;
+    uint32_t row;
+};
+
+void batch_sort_by_time(const int64_t *times, uint32_t *perm, size_t n)
+{
+    struct trow *a = xmalloc(n * sizeof(*a)), *tmp = xmalloc(n * sizeof(*a)), *sw;
+    size_t *runs = xmalloc((n + 1) * sizeof(*runs)), nruns = 0, i, r, w;
+
+    for (i = 0; i < n; i++) {
+        a[i].t = times[i];
+        a[i].row = (uint32_t)i;
+        if (i == 0 || times[i] < times[i - 1])
+            runs[nruns++] = i;
+    }
+    runs[nruns] = n;
+    while (nruns > 1) {
+        for (r = 0, w = 0; r < nruns; r += 2, w++) {
+            size_t lo = runs[r], mid = runs[r + 1], hi, x, y, o;
+            runs[w] = lo;
+            if (r + 1 == nruns) { /* the odd run out is carried over */
+                memcpy(tmp + lo, a + lo, (n - lo) * sizeof(*a));
+                continue;
+            }
+            hi = runs[r + 2]; /* runs[nruns] == n */
+            x = lo, y = mid, o = lo;
+            while (x < mid && y < hi)
+                tmp[o++] = a[y].t < a[x].t ? a[y++] : a[x++]; /* ties: left first */
+            while (x < mid)
+                tmp[o++] = a[x++];
+            while (y < hi)
+                tmp[o++] = a[y++];
+        }
+        nruns = w;
+        runs[nruns] = n;
+        sw = a;
+        a = tmp;
+        tmp = sw;
+    }
+    for (i = 0; i < n; i++)
+        perm[i] = a[i].row;
+    free(a);
+    free(tmp);
+    free(runs);
 }

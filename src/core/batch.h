@@ -34,6 +34,9 @@ struct strdict *strdict_new(void);
 void strdict_free(struct strdict *d);
 /* Intern s[0..len); returns its id (existing id if already present). */
 uint32_t strdict_intern(struct strdict *d, const char *s, size_t len);
+/* Intern string id of src into d (no rehash: both use the same hash). An id
+ * past src's end interns the empty string. */
+uint32_t strdict_intern_from(struct strdict *d, const struct strdict *src, uint32_t id);
 /* The string for id; *len gets its length. The pointer stays valid until the dict is freed. */
 const char *strdict_get(const struct strdict *d, uint32_t id, size_t *len);
 size_t strdict_count(const struct strdict *d);
@@ -93,5 +96,9 @@ void batch_col_widen_to_f64(struct batch *b, struct batch_col *c);
 bool batch_is_valid(const struct batch_col *c, size_t row);
 /* Approximate bytes held, for memory budgets. */
 size_t batch_bytes(const struct batch *b);
+
+/* perm[0..n) = the rows 0..n-1 ordered by times[row], stable (equal times keep
+ * row order). Fast on data made of ascending runs. */
+void batch_sort_by_time(const int64_t *times, uint32_t *perm, size_t n);
 
 #endif

@@ -878,11 +878,8 @@ static bool merge_batch(struct ictx *x, struct batch *d, const struct batch *s)
             size_t nd = strdict_count(s->dict);
             if (!remap) {
                 remap = xreallocarray(NULL, nd ? nd : 1, sizeof(*remap));
-                for (r = 0; r < nd; r++) {
-                    size_t sl;
-                    const char *str = strdict_get(s->dict, (uint32_t)r, &sl);
-                    remap[r] = strdict_intern(d->dict, str, sl);
-                }
+                for (r = 0; r < nd; r++)
+                    remap[r] = strdict_intern_from(d->dict, s->dict, (uint32_t)r);
             }
             for (r = 0; r < n; r++)
                 dv[r] = (sc->valid && !sc->valid[r]) || sv[r] >= nd ? 0 : remap[sv[r]];

@@ -270,27 +270,137 @@ static bool mp_next(struct mp *m, struct mpv *o)
     }
 }
 
-/* Skip one whole value. false: truncated, invalid or nested deeper than the cap. */
+/* What follows a header byte 0xc0..0xdf: below 0x80 a fixed number of bytes
+ * (ext counts its type byte); 0x80 | w a length or count field of w bytes;
+ * 0xff the byte never used. */
+static const uint8_t mp_tail[32] = {
+    0,    0xff, 0,    0,    0x81, 0x82, 0x84, 0x81, /* nil, -, bools, bin 8/16/32, ext 8 */
+    0x82, 0x84, 4,    8,    1,    2,    4,    8,    /* ext 16/32, float 32/64, uint */
+    1,    2,    4,    8,    2,    3,    5,    9,    /* int, fixext 1/2/4/8 */
+    17,   0x81, 0x82, 0x84, 0x82, 0x84, 0x82, 0x84, /* fixext 16, str, array, map */
+};
+
+/* Skip one whole value. false: truncated, invalid or nested deeper than the cap
+ * (a container at nesting level L fails when depth + L >= INGEST_MAX_DEPTH).
+ * Iterative and table-driven: skipping is a third of the columnar decode work,
+ * so it does not build values the way mp_next does. */
 static bool mp_skip(struct mp *m, unsigned depth)
 {
-    struct mpv v;
-    size_t i, n;
+    size_t left[INGEST_MAX_DEPTH + 1]; /* values still to skip in each open container */
+    unsigned top = 0;
+    size_t pending = 1;
+    const uint8_t *p = m->p, *end = m->end;
 
-    if (!mp_next(m, &v))
-        return false;
-    if (v.k != MK_ARR && v.k != MK_MAP)
-        return true;
-    if (depth >= INGEST_MAX_DEPTH)
-        return false;
-    n = v.k == MK_MAP ? v.n * 2 : v.n;
-    for (i = 0; i < n; i++) {
-        if (!mp_skip(m, depth + 1))
+    for (;;) {
+        uint8_t c;
+        size_t n = 0, body = 0;
+        bool cont = false;
+
+        while (pending == 0) {
+            if (top == 0) {
+                m->p = p;
+                return true;
+            }
+            pending = left[--top];
+        }
+        pending--;
+        if (p >= end)
+            return false;
+        c = *p++;
+        if (c <= 0x7f || c >= 0xe0)
+            continue;
+        if (c < 0xc0) {
+            if (c >= 0xa0) {
+                body = c & 0x1f;
+            } else {
+                n = (size_t)(c & 0x0f) * (c < 0x90 ? 2 : 1);
+                cont = true;
+            }
+        } else if (mp_tail[c - 0xc0] < 0x80) {
+            body = mp_tail[c - 0xc0];
+        } else {
+            size_t w = mp_tail[c - 0xc0] & 0x7f;
+            if (w > 4 || (size_t)(end - p) < w)
+                return false; /* 0xc1, or truncated */
+            n = w == 1 ? p[0] : w == 2 ? be16(p) : be32(p);
+            p += w;
+            if (c >= 0xdc) {
+                n *= c >= 0xde ? 2 : 1;
+                cont = true;
+            } else {
+                body = n + (c >= 0xc7 && c <= 0xc9); /* ext: the type byte */
+            }
+        }
+        if (!cont) {
+            if ((size_t)(end - p) < body)
+                return false;
+            p += body;
+            continue;
+        }
+        if (depth + top >= INGEST_MAX_DEPTH || n > (size_t)(end - p))
+            return false;
+        if (n) {
+            left[top++] = pending;
+            pending = n;
+        }
+    }
+}
+
+/* Bytes of a whole scalar whose size its header byte alone gives (fixints, nil,
+ * bools, fixstr, numbers, fixext); 0 for the rest. */
+static size_t mp_fixed_size(uint8_t c)
+{
+    if (c <= 0x7f || c >= 0xe0)
+        return 1;
+    if (c >= 0xa0 && c <= 0xbf)
+        return 1 + (size_t)(c & 0x1f);
+    if (c >= 0xc0 && mp_tail[c - 0xc0] < 0x80)
+        return 1 + (size_t)mp_tail[c - 0xc0];
+    return 0;
+}
+
+/* Skip n values (an array's elements) at depth. Columns are usually n values of
+ * one fixed-size kind (doubles, 64-bit times, equal-length strings): then the
+ * header bytes sit at a fixed stride and are checked with independent loads,
+ * rather than walked one after the other (each step waiting for the last). */
+static bool mp_skip_n(struct mp *m, size_t n, unsigned depth)
+{
+    size_t sz = 0, k = 0;
+
+    if (n >= 2 && m->end - m->p >= 2) {
+        const uint8_t *q = m->p, h = q[0], l = q[1];
+        if ((sz = mp_fixed_size(h)) != 0) {
+            size_t fit = (size_t)(m->end - q) / sz, lim = n < fit ? n : fit;
+            while (k < lim && q[k * sz] == h)
+                k++;
+        } else if (h == 0xd9 || h == 0xc4) { /* str 8 / bin 8 of one length */
+            size_t fit, lim;
+            sz = 2 + (size_t)l;
+            fit = (size_t)(m->end - q) / sz;
+            lim = n < fit ? n : fit;
+            while (k < lim && q[k * sz] == h && q[k * sz + 1] == l)
+                k++;
+        }
+        m->p += k * sz;
+    }
+    for (; k < n; k++) {
+        if (!mp_skip(m, depth))
             return false;
     }
     return true;
 }
 
 /* ---- decoding --------------------------------------------------------------- */
+
+struct ccol {
+    const char *name; /* borrowed from the body */
+    size_t len;
+    struct mp at; /* cursor at the first element */
+    size_t n;     /* elements */
+    bool is_tag;
+};
+
+#define MD_REC_COLS 64 /* columns of one columnar item that scan_item records */
 
 struct md {
     struct ictx x;
@@ -300,6 +410,9 @@ struct md {
     size_t nparts; /* decode an array of items in this many parts (1: one pass) */
     bool record;   /* tag_value records its (column, id) for the series cache */
     size_t used;   /* parts the result came from */
+    /* the columns of the "columns" map at rec_at, as scan_columns found them */
+    const uint8_t *rec_at;
+    struct ccol rec[MD_REC_COLS];
 };
 
 /* Positions of an item's known keys (cursor at the value), has_* if present. */
@@ -353,6 +466,37 @@ static const char *kind_word(const struct mpv *v)
     }
 }
 
+/* Walk the "columns" map at *m, recording each column's name, element count and
+ * first element in d->rec for decode_columnar, so the arrays are skipped once
+ * rather than twice. Depths as scan_item's mp_skip(m, 1) would count them.
+ * false: not a map of at most MD_REC_COLS string keys to arrays, or malformed;
+ * *m is unchanged and decode_columnar walks the map itself, reporting what is
+ * wrong. */
+static bool scan_columns(struct md *d, struct mp *m)
+{
+    struct mp c = *m;
+    struct mpv v, k, a;
+    size_t i;
+
+    if (!mp_next(&c, &v) || v.k != MK_MAP || v.n > MD_REC_COLS)
+        return false;
+    for (i = 0; i < v.n; i++) {
+        if (!mp_next(&c, &k) || k.k != MK_SCALAR || k.v.kind != IV_STR || !mp_next(&c, &a) ||
+            a.k != MK_ARR)
+            return false;
+        d->rec[i].name = k.v.v.s.p;
+        d->rec[i].len = k.v.v.s.len;
+        d->rec[i].at = c;
+        d->rec[i].n = a.n;
+        d->rec[i].is_tag = false;
+        if (!mp_skip_n(&c, a.n, 3))
+            return false;
+    }
+    d->rec_at = m->p;
+    *m = c;
+    return true;
+}
+
 /* Scan npairs key/value pairs at m, recording known keys; m ends past the map. */
 static enum err scan_item(struct md *d, struct mp *m, size_t npairs, struct item *it)
 {
@@ -373,9 +517,18 @@ static enum err scan_item(struct md *d, struct mp *m, size_t npairs, struct item
         it->has_##fld = true;                                                                      \
     } else
         KEY("m", m)
-        KEY("t", t) KEY("h", h) KEY("tags", tags) KEY("fields", fields) KEY("f", f)
-            KEY("columns", columns) KEY("tag_keys", tag_keys) KEY("batch", batch) {}
+        KEY("t", t)
+        KEY("h", h)
+        KEY("tags", tags) KEY("fields", fields) KEY("f", f) KEY("columns", columns)
+            KEY("tag_keys", tag_keys) KEY("batch", batch)
+        {
+        }
 #undef KEY
+        if (it->has_columns && it->columns.p == at.p) {
+            d->rec_at = NULL;
+            if (scan_columns(d, m))
+                continue;
+        }
         if (!mp_skip(m, 1))
             return md_truncated(d);
         if (it->has_h && it->h.p == at.p)
@@ -397,8 +550,8 @@ static enum err tag_value(struct md *d, struct batch *b, const char *name, size_
     enum err rc;
 
     if (v->k != MK_SCALAR)
-        return errbuf_set(d->eb, ERR_PARSE, "tag '%.*s': value must be a string, got %s",
-                          (int)nlen, name, kind_word(v));
+        return errbuf_set(d->eb, ERR_PARSE, "tag '%.*s': value must be a string, got %s", (int)nlen,
+                          name, kind_word(v));
     if (v->v.kind == IV_NIL)
         return ERR_OK;
     if (v->v.kind == IV_STR) {
@@ -605,14 +758,6 @@ fields:
     return ERR_OK;
 }
 
-struct ccol {
-    const char *name; /* borrowed from the body */
-    size_t len;
-    struct mp at;     /* cursor at the first element */
-    size_t n;         /* elements */
-    bool is_tag;
-};
-
 /* Fill rows row0.. of column cc (n values) in batch b. */
 static enum err fill_column(struct md *d, struct batch *b, struct ccol *cc, size_t row0)
 {
@@ -661,12 +806,12 @@ static enum err fill_column(struct md *d, struct batch *b, struct ccol *cc, size
                            r, kind_word(&v));
         if (v.v.kind == IV_NIL)
             continue;
-        if (!c || !(c->type == BATCH_F64 ? (v.v.kind == IV_F64 || v.v.kind == IV_I64 ||
-                                            v.v.kind == IV_U64)
-                                         : (c->type == BATCH_I64   ? v.v.kind == IV_I64
-                                            : c->type == BATCH_U64 ? v.v.kind == IV_U64
-                                            : c->type == BATCH_BOOL ? v.v.kind == IV_BOOL
-                                                                    : v.v.kind == IV_STR))) {
+        if (!c || !(c->type == BATCH_F64
+                        ? (v.v.kind == IV_F64 || v.v.kind == IV_I64 || v.v.kind == IV_U64)
+                        : (c->type == BATCH_I64    ? v.v.kind == IV_I64
+                           : c->type == BATCH_U64  ? v.v.kind == IV_U64
+                           : c->type == BATCH_BOOL ? v.v.kind == IV_BOOL
+                                                   : v.v.kind == IV_STR))) {
             rc = ictx_field_col(&d->x, b, cc->name, cc->len, v.v.kind, &c, d->eb);
             if (rc != ERR_OK) {
                 errbuf_prefix(d->eb, "item %zu: column '%.*s' row %zu", d->item, (int)cc->len,
@@ -684,6 +829,30 @@ static enum err fill_column(struct md *d, struct batch *b, struct ccol *cc, size
         }
         ival_store(b, c, row0 + r, &v.v);
     }
+    return ERR_OK;
+}
+
+/* Read one column of a "columns" map at m: its name, its array header, then skip
+ * its elements; cc gets name, count and first element. */
+static enum err walk_column(struct md *d, struct mp *m, struct ccol *cc)
+{
+    struct mpv k, a;
+
+    if (!mp_next(m, &k))
+        return md_truncated(d);
+    if (k.k != MK_SCALAR || k.v.kind != IV_STR)
+        return md_fail(d, "column names must be strings");
+    if (!mp_next(m, &a))
+        return md_truncated(d);
+    if (a.k != MK_ARR)
+        return md_fail(d, "column '%.*s': expected an array, got %s", (int)k.v.v.s.len, k.v.v.s.p,
+                       kind_word(&a));
+    cc->name = k.v.v.s.p;
+    cc->len = k.v.v.s.len;
+    cc->at = *m;
+    cc->n = a.n;
+    if (!mp_skip_n(m, a.n, 1))
+        return md_truncated(d);
     return ERR_OK;
 }
 
@@ -710,37 +879,16 @@ static enum err decode_columnar(struct md *d, const struct item *it)
                           d->x.lim.max_cols);
     cols = xcalloc(v.n ? v.n : 1, sizeof(*cols)); /* v.n <= bytes left / 2 and capped above */
     for (i = 0, j = v.n; i < j; i++) {
-        struct mpv a;
-        if (!mp_next(&m, &k)) {
-            rc = md_truncated(d);
-            goto out;
-        }
-        if (k.k != MK_SCALAR || k.v.kind != IV_STR) {
-            rc = md_fail(d, "column names must be strings");
-            goto out;
-        }
-        if (!mp_next(&m, &a)) {
-            rc = md_truncated(d);
-            goto out;
-        }
-        if (a.k != MK_ARR) {
-            rc = md_fail(d, "column '%.*s': expected an array, got %s", (int)k.v.v.s.len,
-                         k.v.v.s.p, kind_word(&a));
-            goto out;
-        }
-        cols[ncols].name = k.v.v.s.p;
-        cols[ncols].len = k.v.v.s.len;
-        cols[ncols].at = m;
-        cols[ncols].n = a.n;
-        for (size_t e = 0; e < a.n; e++) {
-            if (!mp_skip(&m, 1)) {
-                rc = md_truncated(d);
+        if (d->rec_at == it->columns.p) { /* scan_item walked the map already */
+            cols[ncols] = d->rec[i];
+        } else {
+            rc = walk_column(d, &m, &cols[ncols]);
+            if (rc != ERR_OK)
                 goto out;
-            }
         }
-        if (k.v.v.s.len == 4 && memcmp(k.v.v.s.p, "time", 4) == 0)
+        if (cols[ncols].len == 4 && memcmp(cols[ncols].name, "time", 4) == 0)
             tcol = &cols[ncols];
-        else if (k.v.v.s.len > 0 && k.v.v.s.p[0] == '_')
+        else if (cols[ncols].len > 0 && cols[ncols].name[0] == '_')
             continue; /* private columns are dropped (Go Arc behaviour) */
         ncols++;
     }
@@ -751,8 +899,8 @@ static enum err decode_columnar(struct md *d, const struct item *it)
     nrows = tcol->n;
     for (i = 0; i < ncols; i++) {
         if (cols[i].n != nrows) {
-            rc = md_fail(d, "column '%.*s' has %zu values, column 'time' has %zu",
-                         (int)cols[i].len, cols[i].name, cols[i].n, nrows);
+            rc = md_fail(d, "column '%.*s' has %zu values, column 'time' has %zu", (int)cols[i].len,
+                         cols[i].name, cols[i].n, nrows);
             goto out;
         }
     }
@@ -802,8 +950,7 @@ static enum err decode_columnar(struct md *d, const struct item *it)
             rc = md_truncated(d);
             goto out;
         }
-        if (v.k != MK_SCALAR ||
-            (v.v.kind != IV_I64 && v.v.kind != IV_U64 && v.v.kind != IV_F64)) {
+        if (v.k != MK_SCALAR || (v.v.kind != IV_I64 && v.v.kind != IV_U64 && v.v.kind != IV_F64)) {
             rc = md_fail(d, "column 'time' row %zu: time must be a number, got %s", i,
                          kind_word(&v));
             goto out;
@@ -863,7 +1010,7 @@ static enum err decode_item(struct md *d, struct mp *m)
  * is at m; the part skips the items before its own. */
 struct mp_part {
     struct md d;
-    struct mp m;   /* at item 0; after the run, past item to - 1 */
+    struct mp m; /* at item 0; after the run, past item to - 1 */
     size_t from, to;
     enum err rc;
     struct errbuf eb; /* the part's own message; never shown */
@@ -947,7 +1094,8 @@ static enum err decode_items(struct md *d, struct mp *m)
     if (!mp_next(m, &v))
         return errbuf_set(d->eb, ERR_PARSE, "invalid MessagePack payload: truncated");
     if (v.k != MK_ARR)
-        return errbuf_set(d->eb, ERR_PARSE, "invalid MessagePack payload: 'batch' must be an array");
+        return errbuf_set(d->eb, ERR_PARSE,
+                          "invalid MessagePack payload: 'batch' must be an array");
     n = v.n;
     if (d->nparts > 1 && decode_items_parts(d, m, n))
         return ERR_OK;
@@ -961,8 +1109,8 @@ static enum err decode_items(struct md *d, struct mp *m)
 }
 
 static enum err mp_decode(const uint8_t *body, size_t len, int64_t now_us,
-                          const struct ingest_limits *lim, size_t nparts,
-                          struct ingest_result *out, size_t *parts_used, struct errbuf *eb);
+                          const struct ingest_limits *lim, size_t nparts, struct ingest_result *out,
+                          size_t *parts_used, struct errbuf *eb);
 
 enum err ingest_msgpack_decode(const uint8_t *body, size_t len, int64_t now_us,
                                const struct ingest_limits *lim, struct ingest_result *out,
@@ -984,8 +1132,8 @@ enum err ingest_msgpack_decode_parts(const uint8_t *body, size_t len, int64_t no
 }
 
 static enum err mp_decode(const uint8_t *body, size_t len, int64_t now_us,
-                          const struct ingest_limits *lim, size_t nparts,
-                          struct ingest_result *out, size_t *parts_used, struct errbuf *eb)
+                          const struct ingest_limits *lim, size_t nparts, struct ingest_result *out,
+                          size_t *parts_used, struct errbuf *eb)
 {
     struct md d;
     struct mp m = {body, body + len}, probe;

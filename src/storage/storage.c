@@ -51,13 +51,12 @@ enum err storage_open(const struct storage_opts *o, struct storage **out, struct
     size_t n;
     enum err rc;
 
-    bool remote = !strcmp(o->backend, "s3") || !strcmp(o->backend, "minio") ||
-                  !strcmp(o->backend, "gcs");
+    bool remote =
+        !strcmp(o->backend, "s3") || !strcmp(o->backend, "minio") || !strcmp(o->backend, "gcs");
 
     if (strcmp(o->backend, "local") != 0 && !remote)
         return errbuf_set(eb, ERR_INVAL,
-                          "storage.backend = \"%s\" is not one of local|s3|minio|gcs",
-                          o->backend);
+                          "storage.backend = \"%s\" is not one of local|s3|minio|gcs", o->backend);
     st = xcalloc(1, sizeof(*st));
     st->remote = remote;
     pthread_mutex_init(&st->mu, NULL);
@@ -162,18 +161,6 @@ enum err storage_delete_local(struct storage *st, const char *key, struct errbuf
 
 /* ------------------------------------------------------------- the sink */
 
-static const int64_t *g_sort_times; /* qsort has no context argument */
-static pthread_mutex_t g_sort_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int cmp_time(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    int64_t tx = g_sort_times[x], ty = g_sort_times[y];
-    if (tx != ty)
-        return tx < ty ? -1 : 1;
-    return x < y ? -1 : (x > y); /* stable: arrival order within equal times */
-}
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
@@ -187,9 +174,9 @@ struct pending {
     int64_t min_us, max_us;
     size_t rows;
     int64_t bytes;
-    bool renamed;  /* local: at its final name */
-    bool placed;   /* remote: uploaded (cached) or spooled */
-    bool spooled;  /* remote: in the spool, upload pending */
+    bool renamed; /* local: at its final name */
+    bool placed;  /* remote: uploaded (cached) or spooled */
+    bool spooled; /* remote: in the spool, upload pending */
 };
 
 enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
@@ -215,12 +202,8 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
         if (i && b->time_us[i] < b->time_us[i - 1])
             sorted = false;
     }
-    if (!sorted) {
-        pthread_mutex_lock(&g_sort_lock);
-        g_sort_times = b->time_us;
-        qsort(perm, n, sizeof(uint32_t), cmp_time);
-        pthread_mutex_unlock(&g_sort_lock);
-    }
+    if (!sorted)
+        batch_sort_by_time(b->time_us, perm, n);
 
     /* one file per hour of data: runs of equal floor(time / 1h) in sorted order */
     for (start = 0; start < n;) {
@@ -325,8 +308,8 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
             metric_add(st->m_files, 1);
             metric_add(st->m_bytes, (uint64_t)pend[i].bytes);
         }
-        log_debug("parquet file written", "key=%s rows=%zu bytes=%lld", pend[i].key,
-                  pend[i].rows, (long long)pend[i].bytes);
+        log_debug("parquet file written", "key=%s rows=%zu bytes=%lld", pend[i].key, pend[i].rows,
+                  (long long)pend[i].bytes);
     }
     goto out;
 
@@ -429,16 +412,16 @@ static int walk_cb(const char *path, const struct stat *sb, int type, struct FTW
             g_walk_adopted++;
             return 0;
         }
-        log_warn("removing data file the catalog does not list (crash before commit)",
-                 "path=%s", path);
+        log_warn("removing data file the catalog does not list (crash before commit)", "path=%s",
+                 path);
         if (unlink(path) == 0)
             g_walk_removed++;
     }
     return 0;
 }
 
-enum err storage_remove_orphans(struct storage *st, bool adopt, size_t *removed,
-                                size_t *adopted, struct errbuf *eb)
+enum err storage_remove_orphans(struct storage *st, bool adopt, size_t *removed, size_t *adopted,
+                                struct errbuf *eb)
 {
     int r;
 
@@ -462,8 +445,7 @@ enum err storage_remove_orphans(struct storage *st, bool adopt, size_t *removed,
 
 /* ---------------------------------------------------------------- compaction */
 
-void storage_new_names(struct storage *st, char *tmp, size_t tmp_len, char *base,
-                       size_t base_len)
+void storage_new_names(struct storage *st, char *tmp, size_t tmp_len, char *base, size_t base_len)
 {
     uint64_t seq = atomic_fetch_add(&st->seq, 1);
     long long now = (long long)clock_now_us();

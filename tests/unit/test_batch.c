@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/batch.h"
@@ -131,12 +132,100 @@ static void test_add_rows_widen_validity(void **state)
     batch_free(b);
 }
 
+/* Strings that differ in one byte at every position, for every length up to 40:
+ * the hash reads the tail with overlapping loads, each byte must count. */
+static void test_strdict_every_byte_counts(void **state)
+{
+    struct strdict *d = strdict_new();
+    char s[41];
+    size_t len, pos, n = 0;
+    uint32_t id;
+    (void)state;
+
+    for (len = 1; len <= 40; len++) {
+        memset(s, 'x', len);
+        for (pos = 0; pos < len; pos++) {
+            s[pos] = 'y';
+            assert_int_equal(strdict_intern(d, s, len), n);
+            n++;
+            s[pos] = 'x';
+        }
+    }
+    for (len = 1; len <= 40; len++) { /* all-'x' strings are new too */
+        memset(s, 'x', len);
+        assert_false(strdict_find(d, s, len, &id));
+    }
+    assert_int_equal(strdict_count(d), n);
+    strdict_free(d);
+}
+
+static void check_sorted_perm(const int64_t *t, const uint32_t *perm, size_t n)
+{
+    char *seen = calloc(n ? n : 1, 1);
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        assert_true(perm[i] < n);
+        assert_false(seen[perm[i]]);
+        seen[perm[i]] = 1;
+        if (i) {
+            assert_true(t[perm[i - 1]] <= t[perm[i]]);
+            if (t[perm[i - 1]] == t[perm[i]])
+                assert_true(perm[i - 1] < perm[i]); /* stable */
+        }
+    }
+    free(seen);
+}
+
+static void test_sort_by_time(void **state)
+{
+    enum { N = 20000 };
+    int64_t *t = malloc(N * sizeof(*t));
+    uint32_t *perm = malloc(N * sizeof(*perm));
+    uint64_t rng = 88172645463325252ull;
+    size_t i, n, shape;
+    (void)state;
+
+    for (shape = 0; shape < 6; shape++) {
+        for (n = 0; n <= N; n = n ? n * 3 + 1 : 1) {
+            for (i = 0; i < n; i++) {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                switch (shape) {
+                case 0: /* interleaved ascending runs of 1000, like 8 writers */
+                    t[i] = (int64_t)((i % 1000) * 10 + (i / 1000) % 8);
+                    break;
+                case 1: /* random with many ties */
+                    t[i] = (int64_t)(rng % 50);
+                    break;
+                case 2: /* descending: n runs of one */
+                    t[i] = (int64_t)(n - i);
+                    break;
+                case 3: /* all equal */
+                    t[i] = -5;
+                    break;
+                case 4: /* full range, negative times included */
+                    t[i] = (int64_t)rng;
+                    break;
+                default: /* sorted, then one row out of place */
+                    t[i] = (int64_t)i * 2 - (i == n / 2 ? 7 : 0);
+                }
+            }
+            batch_sort_by_time(t, perm, n);
+            check_sorted_perm(t, perm, n);
+        }
+    }
+    free(t);
+    free(perm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strdict),
         cmocka_unit_test(test_rows_cols_nulls),
         cmocka_unit_test(test_add_rows_widen_validity),
+        cmocka_unit_test(test_strdict_every_byte_counts),
+        cmocka_unit_test(test_sort_by_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -244,6 +244,129 @@ static void test_columnar(void **state)
     assert_false(C(B("cpu"), "host")->is_tag);
 }
 
+/* The columns of a columnar item are walked once, with a fast skip for arrays of
+ * one fixed-size kind; every layout (mixed kinds, str 8, keys after "columns",
+ * more columns than scan_item records, repeated "columns") decodes to the values. */
+static void pstr8(const char *s) /* str 8 even when short, as some encoders write */
+{
+    size_t n = strlen(s);
+    u8(0xd9); u8((uint8_t)n);
+    buf_append(&P, s, n);
+}
+
+static void skip_item(size_t n, int ncols_extra, int columns_first)
+{
+    char name[32];
+    pmap(columns_first ? 4 : 3);
+    if (!columns_first) {
+        pstr("m"); pstr("cpu");
+    }
+    pstr("columns"); pmap((size_t)(6 + ncols_extra));
+    pstr("time"); parr(n);
+    for (size_t i = 0; i < n; i++)
+        puint(1700000000000000ULL + i); /* one 9-byte kind: fast skip */
+    pstr("h8"); parr(n); /* str 8 of one length, then of another */
+    for (size_t i = 0; i < n; i++)
+        pstr8(i < n / 2 ? "server001" : "srv2");
+    pstr("mix"); parr(n); /* fixstr and str 8 alternating */
+    for (size_t i = 0; i < n; i++) {
+        if (i % 2) pstr8("b"); else pstr("a");
+    }
+    pstr("ints"); parr(n); /* fixints, then 9-byte ints, then negatives */
+    for (size_t i = 0; i < n; i++)
+        pint(i < n / 3 ? (int64_t)i : i < 2 * n / 3 ? (int64_t)i * 1000000000LL : -(int64_t)i - 40);
+    pstr("f"); parr(n); /* doubles with a NULL in the middle and a float 32 at the end */
+    for (size_t i = 0; i < n; i++) {
+        if (i == n / 2) pnil(); else if (i == n - 1) pf32(0.5f); else pf64((double)i / 4);
+    }
+    pstr("_skipped"); parr(n);
+    for (size_t i = 0; i < n; i++) {
+        parr(1); pmap(1); pstr("k"); pstr("v"); /* nested values: never decoded */
+    }
+    for (int c = 0; c < ncols_extra; c++) {
+        snprintf(name, sizeof(name), "x%02d", c);
+        pstr(name); parr(n);
+        for (size_t i = 0; i < n; i++)
+            pint(c);
+    }
+    if (columns_first) {
+        pstr("m"); pstr("cpu");
+    }
+    pstr("tag_keys"); parr(1); pstr("h8");
+    if (columns_first) {
+        pstr("zz"); pmap(1); pstr("k"); parr(2); pint(1); pstr("x"); /* unknown key */
+    }
+}
+
+static void check_skip_item(size_t n, int ncols_extra)
+{
+    struct batch *b = B("cpu");
+    char name[32];
+    assert_int_equal(b->nrows, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(b->time_us[i], 1700000000000000LL + (int64_t)i);
+        assert_string_equal(S(b, "h8", i), i < n / 2 ? "server001" : "srv2");
+        assert_string_equal(S(b, "mix", i), i % 2 ? "b" : "a");
+        assert_int_equal(((int64_t *)C(b, "ints")->data)[i],
+                         i < n / 3 ? (int64_t)i : i < 2 * n / 3 ? (int64_t)i * 1000000000LL
+                                                                : -(int64_t)i - 40);
+        if (i == n / 2)
+            assert_false(batch_is_valid(C(b, "f"), i));
+        else
+            assert_true(F(b, "f", i) == (i == n - 1 ? 0.5 : (double)i / 4));
+    }
+    assert_true(C(b, "h8")->is_tag);
+    assert_null(batch_find_col(b, "_skipped", 8));
+    for (int c = 0; c < ncols_extra; c++) {
+        snprintf(name, sizeof(name), "x%02d", c);
+        assert_int_equal(((int64_t *)C(b, name)->data)[n - 1], c);
+    }
+}
+
+static void test_columnar_skip_paths(void **state)
+{
+    static const size_t sizes[] = {2, 3, 17, 1000};
+    (void)state;
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        for (int first = 0; first < 2; first++) {
+            for (int extra = 0; extra <= 70; extra += 70) { /* 76 columns: past the record */
+                buf_reset(&P);
+                skip_item(sizes[s], extra, first);
+                ok();
+                check_skip_item(sizes[s], extra);
+            }
+        }
+    }
+    /* two items in a batch, and the same body cut anywhere in its last column */
+    buf_reset(&P);
+    parr(2);
+    skip_item(40, 0, 1);
+    skip_item(40, 3, 0);
+    ok();
+    assert_int_equal(B("cpu")->nrows, 80);
+    for (size_t cut = P.len - 40; cut < P.len; cut++) {
+        ingest_result_release(&R);
+        errbuf_init(&EB);
+        assert_int_equal(ingest_msgpack_decode((const uint8_t *)P.data, cut, NOW, NULL, &R, &EB),
+                         ERR_PARSE);
+        assert_int_equal(R.nbatches, 0);
+    }
+    /* "columns" twice: the last one counts, as for every key */
+    buf_reset(&P);
+    pmap(3); pstr("columns"); pmap(1); pstr("time"); parr(1); pint(5);
+    pstr("m"); pstr("cpu");
+    pstr("columns"); pmap(2); pstr("time"); parr(2); puint(1700000000000000ULL);
+    puint(1700000000000001ULL); pstr("v"); parr(2); pf64(1); pf64(2);
+    ok();
+    assert_int_equal(B("cpu")->nrows, 2);
+    assert_true(F(B("cpu"), "v", 1) == 2);
+    /* a uniform column whose stride runs past the body is truncated, not skipped */
+    buf_reset(&P);
+    pmap(2); pstr("m"); pstr("cpu"); pstr("columns"); pmap(1); pstr("time"); parr(3);
+    puint(1700000000000000ULL); puint(1700000000000001ULL); u8(0xcf); be(1, 4);
+    bad("item 0: invalid MessagePack: truncated or malformed value");
+}
+
 static void test_batch_and_array_forms(void **state)
 {
     (void)state;
@@ -597,6 +720,7 @@ int main(void)
         cmocka_unit_test_teardown(test_positional_and_missing_time, teardown),
         cmocka_unit_test_teardown(test_time_units, teardown),
         cmocka_unit_test_teardown(test_columnar, teardown),
+        cmocka_unit_test_teardown(test_columnar_skip_paths, teardown),
         cmocka_unit_test_teardown(test_batch_and_array_forms, teardown),
         cmocka_unit_test_teardown(test_errors, teardown),
         cmocka_unit_test_teardown(test_int_float_widen, teardown),
