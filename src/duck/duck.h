@@ -171,10 +171,13 @@ void duck_cancel_reset(struct duck_cancel *c);
  * LIMIT 5000 over one host of 1 000 (bench/duck_direct --stream). A materialized
  * result packs the rows densely.
  *   STREAM  always stream.
- *   SMALL   the statement returns at most DUCK_SMALL_ROWS rows (a constant LIMIT):
- *           materialize it. */
+ *   SMALL   materialize: the caller knows the result is bounded (a constant LIMIT
+ *           of at most DUCK_SMALL_ROWS rows, or a buffered answer over at most
+ *           DUCK_MATERIALIZE_MAX_VALUES input values - query/engine.c). DuckDB keeps
+ *           a materialized result in plain memory, outside its memory_limit. */
 enum duck_result_size { DUCK_RESULT_STREAM = 0, DUCK_RESULT_SMALL };
 #define DUCK_SMALL_ROWS 10000u
+#define DUCK_MATERIALIZE_MAX_VALUES (128u * 1024 * 1024) /* rows x columns; ~2 GiB at 16 B */
 
 enum err duck_query_exec_sized(struct duck *d, const char *sql, struct duck_cancel *c,
                                enum duck_result_size size, struct duck_result **out,

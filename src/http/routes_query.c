@@ -269,6 +269,7 @@ static void run_query(struct http_req *req, struct http_resp *resp, const char *
         return;
     }
     fill_req(req, &qr, sql, len);
+    qr.buffered = !stream;
     if (!stream && (cache = cache_of(req->app)) != NULL) {
         char *ct = NULL, *prof = NULL;
         cache_key(&key, req, fmt, sql, len);

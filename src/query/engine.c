@@ -84,6 +84,7 @@ struct query {
     struct query_cache_dep *deps; /* measurements read, generation before the snapshot
                                      (strings owned) */
     size_t ndeps;
+    uint64_t input_values;     /* rows x columns the references read (files + buffers) */
     bool cacheable;            /* a plain SELECT without volatile functions */
     bool timed_out;            /* set by the watchdog (under qe->mu) */
     bool listed;               /* on the active list */
@@ -622,6 +623,15 @@ static void wrap_latest(const struct query_plan *plan, const struct catalog_colu
     buf_release(&w);
 }
 
+static uint64_t files_rows(const struct catalog_file *f, size_t n)
+{
+    uint64_t rows = 0;
+
+    for (size_t i = 0; i < n; i++)
+        rows += f[i].rows > 0 ? (uint64_t)f[i].rows : 0;
+    return rows;
+}
+
 static enum err build_view(struct query *q, const struct query_req *r,
                            const struct query_plan *plan, const struct plan_ref *ref,
                            struct snap *s, struct buf *view, struct errbuf *eb)
@@ -698,6 +708,7 @@ static enum err build_view(struct query *q, const struct query_req *r,
         q->prof.latest = view->len != before;
     }
     q->prof.files += lc.nfiles;
+    q->input_values += (files_rows(lc.files, lc.nfiles) + buffered) * (ncols + 1);
     q->prof.buffered_rows += buffered;
 out:
     catalog_columns_free(cols, ncols);
@@ -718,12 +729,23 @@ static enum err run_sql(struct query *q, const char *sql, enum duck_result_size 
     return ERR_OK;
 }
 
-/* Streaming pays per chunk the last pipeline emits (duck.h): results a constant
- * LIMIT keeps small are materialized. */
-static enum duck_result_size result_size(const struct query_plan *p)
+/* Streaming pays per chunk the last pipeline emits (duck.h), a full-size copy
+ * even for a chunk of one row, so a selective scan streams slowly. Materialized:
+ * results a constant LIMIT keeps small; and buffered answers (held whole in
+ * memory anyway, capped at 1 GiB) of a statement over one measurement whose
+ * input - the rows of its pruned files and buffers times its columns - is at
+ * most DUCK_MATERIALIZE_MAX_VALUES, unless a constant LIMIT above DUCK_SMALL_ROWS
+ * asks for a large result. Everything else, and /query/stream, streams in
+ * constant memory. */
+static enum duck_result_size result_size(const struct query *q, const struct query_plan *p,
+                                         bool buffered)
 {
-    return p->max_rows && p->max_rows <= DUCK_SMALL_ROWS ? DUCK_RESULT_SMALL
-                                                         : DUCK_RESULT_STREAM;
+    if (p->max_rows && p->max_rows <= DUCK_SMALL_ROWS)
+        return DUCK_RESULT_SMALL;
+    if (buffered && !p->max_rows && p->nrefs == 1 &&
+        q->input_values <= DUCK_MATERIALIZE_MAX_VALUES)
+        return DUCK_RESULT_SMALL;
+    return DUCK_RESULT_STREAM;
 }
 
 enum err query_start(struct query_engine *qe, const struct query_req *r, struct query **out,
@@ -799,7 +821,9 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
         buf_append_str(&sql, "EXPLAIN ");
     query_plan_compose(plan, (const char *const *)bodies, &sql);
     log_debug("query sql", "db=%s sql=\"%s\"", req.database, sql.data);
-    if ((rc = run_sql(q, sql.data, r->explain ? DUCK_RESULT_STREAM : result_size(plan), eb)) !=
+    if ((rc = run_sql(q, sql.data,
+                      r->explain ? DUCK_RESULT_STREAM : result_size(q, plan, r->buffered),
+                      eb)) !=
         ERR_OK)
         goto fail;
     count(qe->m_files, q->prof.files);

@@ -68,6 +68,8 @@ struct query_req {
     query_can_db_fn *can_db;  /* NULL = every database allowed */
     const void *can_db_ctx;
     bool explain;             /* run EXPLAIN of the statement instead (estimates) */
+    bool buffered;            /* the answer is built in memory (not /query/stream): DuckDB
+                               * materializes the result unless a LIMIT makes it large */
 };
 
 /* What a query touched, for the x-arc-profile header and tests. */

@@ -353,11 +353,12 @@ def test_latest_row_per_key(shared):
 
 
 def test_small_limit_results_are_materialized(shared):
-    """A constant LIMIT of at most 10 000 rows is run materialized (x-arc-profile
-    materialized=1: dense chunks instead of one streamed chunk per pushed-down
-    filter hit) and answers exactly what the streamed plan answers: same rows, same
+    """Buffered answers (/query, not /query/stream) are run materialized
+    (x-arc-profile materialized=1: dense chunks instead of one streamed chunk per
+    pushed-down filter hit) unless a constant LIMIT above 10 000 rows asks for a
+    large result, and answer exactly what the streamed plan answers: same rows, same
     order, buffered and flushed rows, odd types cast to text, LIMIT 0, set
-    operations. Larger or non-constant limits stream."""
+    operations. /query/stream always streams."""
     lines = []
     for i in range(3000):
         lines.append("sm,host=h%d v=%d,s=\"x%d\",d=%d.5 %d" % (i % 50, i, i, i, (T0 + i) * NS))
@@ -374,24 +375,33 @@ def test_small_limit_results_are_materialized(shared):
          "LIMIT 70", 70),
         ("SELECT * FROM sm LIMIT 0", 0),
         ("select * from sm where v > 2990 limit 10000", 9),
+        # no constant LIMIT: buffered answers materialize too
+        ("SELECT * FROM sm WHERE v > 2900 AND host IN ('h3', 'h4')", 4),
+        ("SELECT * FROM sm", 3000),
+        ("SELECT * FROM sm LIMIT 0 + 7", 7),
     ]
     for sql, nrows in cases:
         r = q(shared, sql, db="qsmall")
         got = ok(r)
         assert profile(r).get("materialized") == "1", (sql, r.headers["x-arc-profile"])
         assert got["row_count"] == nrows == len(got["data"]), (sql, got["row_count"])
-        # the same statement with a non-constant limit streams
+        # the same statement streamed (a non-constant LIMIT, on /query/stream)
         streamed = sql.replace("LIMIT ", "LIMIT 0 + ").replace("limit ", "limit 0 + ")
-        r2 = q(shared, streamed, db="qsmall")
+        r2 = q(shared, streamed, db="qsmall", path="/query/stream")
         assert "materialized" not in profile(r2), streamed
         assert ok(r2)["data"] == got["data"], sql
         assert ok(r2)["columns"] == got["columns"], sql
+    r = q(shared, "SELECT * FROM sm LIMIT 10 PERCENT", db="qsmall")
+    assert ok(r)["row_count"] == 300 and profile(r).get("materialized") == "1"
     # HUGEINT reaches the client as a string on both paths
     big = ok(q(shared, "SELECT 12345678901234567890123::HUGEINT AS h FROM sm LIMIT 1",
                db="qsmall"))
     assert big["data"] == [["12345678901234567890123"]], big
-    for sql in ("SELECT * FROM sm LIMIT 10001", "SELECT * FROM sm",
-                "SELECT * FROM sm LIMIT 10 PERCENT"):
+    # a constant LIMIT above 10 000 asks for a large result, and a statement over
+    # two measurements has no input bound: streamed
+    write_lp(shared, "qsmall", "sm2,host=h1 v=1 %d\n" % (T0 * NS))
+    for sql in ("SELECT * FROM sm LIMIT 10001", "SELECT * FROM sm LIMIT 20000 OFFSET 1",
+                "SELECT a.v FROM sm a JOIN sm2 b ON a.host = b.host"):
         r = q(shared, sql, db="qsmall")
         assert "materialized" not in profile(r), sql
     assert ok(q(shared, "SELECT * FROM sm LIMIT 10001", db="qsmall"))["row_count"] == 3000
