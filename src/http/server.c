@@ -47,7 +47,9 @@
 #define MAX_STATUS 600
 
 struct route_stats {
-    struct metric *by_status[MAX_STATUS]; /* lazily created counters, index = status */
+    /* lazily created counters, index = status; two threads may create the same one
+     * (get-or-create returns the same series), so the slots are atomic */
+    _Atomic(struct metric *) by_status[MAX_STATUS];
     struct metric *latency;               /* request duration histogram (seconds) */
 };
 
@@ -741,7 +743,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     secs = (double)(clock_mono_ns() - x->t0_ns) / 1e9;
     rs = x->route ? x->route->stats : &s->unmatched;
     if (st > 0 && st < MAX_STATUS) {
-        struct metric *c = rs->by_status[st];
+        struct metric *c = atomic_load_explicit(&rs->by_status[st], memory_order_acquire);
         if (!c) {
             char labels[512];
             snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\",status=\"%d\"",
@@ -749,7 +751,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                      x->route ? x->route->r->pattern : "unmatched", st);
             c = metrics_counter(s->app->metrics, "arc_http_requests_total",
                                 "HTTP requests by route and status", labels);
-            rs->by_status[st] = c; /* benign race: get-or-create returns the same series */
+            atomic_store_explicit(&rs->by_status[st], c, memory_order_release);
         }
         metric_add(c, 1);
     }
