@@ -7,7 +7,7 @@
  * address order, checks every batch against the schema, and only then copies, so
  * a conflict in the last measurement leaves the first ones untouched.
  *
- * Copying: when a measurement's active batch is empty and the incoming batch
+ * Copying (buffer_schema.c: schema checks, mbuf_copy_rows): when a measurement's active batch is empty and the incoming batch
  * needs no conversion, the batch itself becomes the active batch (no copy).
  * Otherwise its columns are appended with memcpy; strings are re-interned once per
  * distinct value through an id map, never per row.
@@ -31,62 +31,10 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/workpool.h"
+#include "buffer/buffer_int.h"
 
-#define NBUCKETS 1024
 #define MAX_TOUCHED 256       /* measurements locked by one request (more: split) */
 #define RETRY_BACKOFF_MS 1000 /* wait before retrying a failed flush */
-
-struct flushitem {
-    struct flushitem *next;
-    struct batch *b;
-    size_t bytes;          /* budget charged for b */
-    bool queued;           /* a flush job for it is queued or running */
-    uint64_t lsn_lo, lsn_hi; /* WAL range of its rows (0 = none) */
-    int64_t retry_at_ns;   /* after a failure: earliest retry (monotonic) */
-    unsigned failures;
-    bool dropped;          /* its database was dropped: discard instead of writing */
-    bool started;          /* a flusher has taken it: no more rows join it */
-};
-
-struct schema_col {
-    char *name;
-    enum batch_type type;
-    bool is_tag;
-};
-
-struct mbuf {
-    struct mbuf *next;          /* hash chain */
-    struct bufmgr *bm;
-    char *db, *m;
-    pthread_mutex_t lock;
-    pthread_rwlock_t commit_lock; /* write: a flush commits + drops its batch;
-                                     read: a query lists files + copies batches */
-    struct batch *active;       /* NULL when empty */
-    size_t active_bytes;        /* budget charged for active */
-    int64_t active_since_ns;    /* monotonic time of the first row in active */
-    uint64_t active_lo, active_hi; /* WAL range of the active rows (0 = none) */
-    struct flushitem *flushing; /* oldest first */
-    struct schema_col *schema;  /* every column ever seen, with its current type */
-    size_t nschema, schema_cap;
-    _Atomic uint64_t gen;       /* data generation (bufmgr_generation); 0 = never changed */
-};
-
-struct bufmgr {
-    struct bufmgr_opts o;
-    pthread_rwlock_t table_lock;
-    struct mbuf *buckets[NBUCKETS];
-    size_t nbufs;
-    struct workpool *pool;
-    pthread_mutex_t done_lock;  /* with done_cond: wakes bufmgr_flush_all */
-    pthread_cond_t done_cond;
-    _Atomic size_t bytes;
-    _Atomic size_t active_rows, flushing_rows;
-    _Atomic uint64_t rows_accepted, rows_flushed, flushes, flush_errors, rejected_busy;
-    _Atomic uint64_t coalesced; /* rotations merged into a waiting flush (coalesce) */
-    _Atomic uint64_t gen_seq;   /* last generation handed out: values never repeat */
-    char last_error[ERRBUF_MSG_MAX]; /* under done_lock */
-    struct metric *m_rows, *m_flushed, *m_flushes, *m_errors, *m_busy, *m_bytes, *m_budget;
-};
 
 /* ------------------------------------------------------------------ table */
 
@@ -145,27 +93,6 @@ static struct mbuf *get_mbuf(struct bufmgr *bm, const char *db, const char *m)
 
 /* ----------------------------------------------------------------- schema */
 
-static struct schema_col *schema_find(struct mbuf *x, const char *name)
-{
-    size_t i;
-    for (i = 0; i < x->nschema; i++)
-        if (!strcmp(x->schema[i].name, name))
-            return &x->schema[i];
-    return NULL;
-}
-
-static void schema_add(struct mbuf *x, const char *name, enum batch_type t, bool is_tag)
-{
-    if (x->nschema == x->schema_cap) {
-        x->schema_cap = x->schema_cap ? x->schema_cap * 2 : 16;
-        x->schema = xreallocarray(x->schema, x->schema_cap, sizeof(*x->schema));
-    }
-    x->schema[x->nschema].name = xstrdup(name);
-    x->schema[x->nschema].type = t;
-    x->schema[x->nschema].is_tag = is_tag;
-    x->nschema++;
-}
-
 void bufmgr_set_schema(struct bufmgr *bm, const char *db, const char *measurement,
                        const struct bufmgr_col_schema *cols, size_t ncols)
 {
@@ -174,173 +101,15 @@ void bufmgr_set_schema(struct bufmgr *bm, const char *db, const char *measuremen
 
     pthread_mutex_lock(&x->lock);
     for (i = 0; i < ncols; i++) {
-        struct schema_col *s = schema_find(x, cols[i].name);
+        struct schema_col *s = mbuf_schema_find(x, cols[i].name);
         if (s) {
             s->type = cols[i].type;
             s->is_tag = cols[i].is_tag;
         } else {
-            schema_add(x, cols[i].name, cols[i].type, cols[i].is_tag);
+            mbuf_schema_add(x, cols[i].name, cols[i].type, cols[i].is_tag);
         }
     }
     pthread_mutex_unlock(&x->lock);
-}
-
-static const char *type_word(enum batch_type t)
-{
-    switch (t) {
-    case BATCH_F64: return "float";
-    case BATCH_I64: return "integer";
-    case BATCH_U64: return "unsigned";
-    case BATCH_BOOL: return "boolean";
-    case BATCH_STR: return "string";
-    }
-    return "unknown";
-}
-
-static bool is_int_float_pair(enum batch_type a, enum batch_type b)
-{
-    return (a == BATCH_I64 && b == BATCH_F64) || (a == BATCH_F64 && b == BATCH_I64);
-}
-
-/* The stored name of an incoming column: a field named like an existing tag is
- * stored as <name>_value (the InfluxDB convention). Writes into out. */
-static const char *target_name(struct mbuf *x, const struct batch_col *c, char *out, size_t n)
-{
-    struct schema_col *s = schema_find(x, c->name);
-    if (s && s->is_tag && !c->is_tag) {
-        snprintf(out, n, "%s_value", c->name);
-        return out;
-    }
-    return c->name;
-}
-
-/* Can src be appended to x without a conflict? */
-static enum err check_batch(struct mbuf *x, const struct batch *src, struct errbuf *eb)
-{
-    char tmp[512];
-    size_t i;
-
-    for (i = 0; i < src->ncols; i++) {
-        const struct batch_col *c = &src->cols[i];
-        const char *name = target_name(x, c, tmp, sizeof(tmp));
-        struct schema_col *s = schema_find(x, name);
-        if (!s) {
-            size_t k;
-            for (k = 0; k < x->nschema; k++)
-                if (strcasecmp(x->schema[k].name, name) == 0)
-                    return errbuf_set(eb, ERR_CONFLICT,
-                                      "measurement '%s': column '%s' differs only in case from "
-                                      "existing column '%s' (column names are case-insensitive)",
-                                      x->m, name, x->schema[k].name);
-            continue;
-        }
-        if (c->is_tag && !s->is_tag)
-            return errbuf_set(eb, ERR_CONFLICT,
-                              "measurement '%s': tag '%s' conflicts with an existing field of "
-                              "the same name (%s)",
-                              x->m, c->name, type_word(s->type));
-        if (s->type == c->type || is_int_float_pair(s->type, c->type))
-            continue;
-        return errbuf_set(eb, ERR_CONFLICT,
-                          "field type conflict: measurement '%s' field '%s' is %s, got %s",
-                          x->m, name, type_word(s->type), type_word(c->type));
-    }
-    return ERR_OK;
-}
-
-/* ------------------------------------------------------------------ copy */
-
-static size_t type_size(enum batch_type t)
-{
-    switch (t) {
-    case BATCH_F64:
-    case BATCH_I64:
-    case BATCH_U64: return 8;
-    case BATCH_BOOL: return 1;
-    case BATCH_STR: return 4;
-    }
-    return 8;
-}
-
-/* Does src fit x's schema exactly (so it can become the active batch as is)? */
-static bool fits_exactly(struct mbuf *x, const struct batch *src)
-{
-    size_t i;
-    for (i = 0; i < src->ncols; i++) {
-        struct schema_col *s = schema_find(x, src->cols[i].name);
-        if (s && (s->type != src->cols[i].type || s->is_tag != src->cols[i].is_tag))
-            return false;
-    }
-    return true;
-}
-
-/* Append every row of src to dst (dst's columns follow x's schema). */
-static void copy_rows(struct mbuf *x, struct batch *dst, const struct batch *src)
-{
-    size_t base, n = src->nrows, i, r;
-    uint32_t *idmap = NULL;
-    size_t idmap_len = 0;
-    char tmp[512];
-
-    base = batch_add_rows(dst, n);
-    memcpy(dst->time_us + base, src->time_us, n * sizeof(int64_t));
-    for (i = 0; i < src->ncols; i++) {
-        const struct batch_col *c = &src->cols[i];
-        const char *name = target_name(x, c, tmp, sizeof(tmp));
-        struct schema_col *s = schema_find(x, name);
-        struct batch_col *d = batch_find_col(dst, name, strlen(name));
-        enum batch_type want = s ? s->type : c->type;
-
-        if (s && s->type == BATCH_I64 && c->type == BATCH_F64) {
-            s->type = BATCH_F64; /* int then float: the column becomes DOUBLE */
-            want = BATCH_F64;
-        }
-        if (!d) {
-            d = batch_add_col(dst, name, strlen(name), want, c->is_tag);
-            d = batch_find_col(dst, name, strlen(name)); /* add may move the array */
-        } else if (d->type == BATCH_I64 && want == BATCH_F64) {
-            batch_col_widen_to_f64(dst, d);
-        }
-        if (!s)
-            schema_add(x, name, want, c->is_tag);
-
-        if (d->type == c->type && c->type != BATCH_STR) {
-            memcpy((char *)d->data + base * type_size(c->type), c->data, n * type_size(c->type));
-        } else if (d->type == BATCH_F64 && c->type == BATCH_I64) {
-            double *o = (double *)d->data + base;
-            const int64_t *in = c->data;
-            for (r = 0; r < n; r++)
-                o[r] = (double)in[r];
-        } else { /* strings: remap dictionary ids */
-            const uint32_t *in = c->data;
-            uint32_t *o = (uint32_t *)d->data + base;
-            size_t nd = strdict_count(src->dict);
-            if (!idmap) {
-                idmap_len = nd;
-                idmap = xmalloc((nd ? nd : 1) * sizeof(uint32_t));
-                memset(idmap, 0xff, (nd ? nd : 1) * sizeof(uint32_t));
-            }
-            for (r = 0; r < n; r++) {
-                uint32_t id;
-                if (c->valid && !c->valid[r]) {
-                    o[r] = 0;
-                    continue;
-                }
-                id = in[r];
-                if (id < idmap_len && idmap[id] == UINT32_MAX)
-                    idmap[id] = strdict_intern_from(dst->dict, src->dict, id);
-                o[r] = id < idmap_len ? idmap[id] : 0;
-            }
-        }
-        /* validity: batch_add_rows marked the new rows NULL in every column */
-        if (d->valid) {
-            if (c->valid)
-                memcpy(d->valid + base, c->valid, n);
-            else
-                memset(d->valid + base, 1, n);
-        }
-    }
-    free(idmap);
 }
 
 /* ------------------------------------------------------------------ flush */
@@ -480,7 +249,7 @@ static bool coalesce(struct mbuf *x)
         tail->bytes + x->active_bytes > bm->o.flush_bytes ||
         atomic_load(&bm->bytes) > bm->o.budget_bytes)
         return false;
-    copy_rows(x, tail->b, x->active);
+    mbuf_copy_rows(x, tail->b, x->active);
     after = batch_bytes(tail->b);
     if (after >= tail->bytes + x->active_bytes)
         atomic_fetch_add(&bm->bytes, after - tail->bytes - x->active_bytes);
@@ -570,7 +339,7 @@ static size_t append_cost(const struct mbuf *x, const struct batch *src)
     for (i = 0; i < src->ncols; i++)
         if (!batch_find_col((struct batch *)x->active, src->cols[i].name,
                             strlen(src->cols[i].name)))
-            cost += cap * (type_size(src->cols[i].type) + 1);
+            cost += cap * (batch_type_size(src->cols[i].type) + 1);
     return cost;
 }
 
@@ -610,7 +379,7 @@ enum err bufmgr_check(struct bufmgr *bm, const char *db, struct batch *const *ba
     nlocked = lock_all(bm, db, batches, n, xs, locked);
     rc = ERR_OK;
     for (i = 0; i < n && rc == ERR_OK; i++)
-        rc = check_batch(xs[i], batches[i], eb);
+        rc = mbuf_check_batch(xs[i], batches[i], eb);
     if (rc == ERR_OK) {
         size_t cost = 0;
         for (i = 0; i < n; i++)
@@ -662,7 +431,7 @@ enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches
 
     rc = ERR_OK;
     for (i = 0; i < n && rc == ERR_OK; i++)
-        rc = check_batch(xs[i], batches[i], eb);
+        rc = mbuf_check_batch(xs[i], batches[i], eb);
     if (rc == ERR_OK) {
         /* reserve the worst case now, settle to the real growth below: the
          * budget is never exceeded, even by concurrent writers */
@@ -684,10 +453,10 @@ enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches
                 batch_free(src);
                 continue;
             }
-            if (!x->active && fits_exactly(x, src)) {
+            if (!x->active && mbuf_fits_exactly(x, src)) {
                 for (j = 0; j < src->ncols; j++)
-                    if (!schema_find(x, src->cols[j].name))
-                        schema_add(x, src->cols[j].name, src->cols[j].type, src->cols[j].is_tag);
+                    if (!mbuf_schema_find(x, src->cols[j].name))
+                        mbuf_schema_add(x, src->cols[j].name, src->cols[j].type, src->cols[j].is_tag);
                 x->active = src; /* hand-off: no copy */
                 x->active_since_ns = clock_mono_ns();
             } else {
@@ -695,7 +464,7 @@ enum err bufmgr_append(struct bufmgr *bm, const char *db, struct batch **batches
                     x->active = batch_new(x->m, strlen(x->m));
                     x->active_since_ns = clock_mono_ns();
                 }
-                copy_rows(x, x->active, src);
+                mbuf_copy_rows(x, x->active, src);
                 batch_free(src);
             }
             if (lsn) {
@@ -830,7 +599,7 @@ static struct batch *clone_batch(const struct batch *src)
     for (i = 0; i < src->ncols; i++) {
         const struct batch_col *c = &src->cols[i];
         struct batch_col *o = &d->cols[i];
-        memcpy(o->data, c->data, n * type_size(c->type));
+        memcpy(o->data, c->data, n * batch_type_size(c->type));
         if (o->valid) {
             if (c->valid)
                 memcpy(o->valid, c->valid, n);

@@ -246,7 +246,7 @@ const char *batch_type_sql(enum batch_type t)
     return "UNKNOWN";
 }
 
-static size_t type_size(enum batch_type t)
+size_t batch_type_size(enum batch_type t)
 {
     switch (t) {
     case BATCH_BOOL:
@@ -308,7 +308,7 @@ void batch_reserve(struct batch *b, size_t rows)
     b->time_us = xreallocarray(b->time_us, cap, sizeof(*b->time_us));
     for (i = 0; i < b->ncols; i++) {
         struct batch_col *c = &b->cols[i];
-        c->data = xreallocarray(c->data, cap, type_size(c->type));
+        c->data = xreallocarray(c->data, cap, batch_type_size(c->type));
         if (c->valid)
             c->valid = xrealloc(c->valid, cap);
     }
@@ -338,7 +338,7 @@ struct batch_col *batch_add_col(struct batch *b, const char *name, size_t name_l
     c->name = xstrndup(name, name_len);
     c->type = is_tag ? BATCH_STR : type;
     c->is_tag = is_tag;
-    c->data = xreallocarray(NULL, b->cap ? b->cap : 1, type_size(c->type));
+    c->data = xreallocarray(NULL, b->cap ? b->cap : 1, batch_type_size(c->type));
     c->valid = xcalloc(b->cap ? b->cap : 1, 1); /* earlier rows are NULL */
     return c;
 }
@@ -464,7 +464,7 @@ size_t batch_bytes(const struct batch *b)
     size_t n = sizeof(*b) + b->cap * sizeof(*b->time_us) + b->cols_cap * sizeof(*b->cols), i;
 
     for (i = 0; i < b->ncols; i++) {
-        n += b->cap * type_size(b->cols[i].type) + strlen(b->cols[i].name) + 1;
+        n += b->cap * batch_type_size(b->cols[i].type) + strlen(b->cols[i].name) + 1;
         if (b->cols[i].valid)
             n += b->cap;
     }

@@ -27,6 +27,8 @@ enum batch_type {
 
 /* Name of a type as DuckDB spells it: "DOUBLE", "BIGINT", "UBIGINT", "BOOLEAN", "VARCHAR". */
 const char *batch_type_sql(enum batch_type t);
+/* Bytes of one value of type t in a column vector (BATCH_STR: its uint32_t id). */
+size_t batch_type_size(enum batch_type t);
 
 /* String dictionary: interns byte strings (may contain NUL), ids are dense from 0. */
 struct strdict;

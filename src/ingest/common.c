@@ -798,11 +798,6 @@ void ingest_parts_run(ingest_part_fn *fn, void *args, size_t arg_size, size_t n)
     }
 }
 
-static size_t col_size(enum batch_type t)
-{
-    return t == BATCH_BOOL ? 1 : t == BATCH_STR ? sizeof(uint32_t) : 8;
-}
-
 static bool is_int_type(enum batch_type t)
 {
     return t == BATCH_I64 || t == BATCH_U64;
@@ -863,8 +858,8 @@ static bool merge_batch(struct ictx *x, struct batch *d, const struct batch *s)
         else
             memset(dc->valid + row0, 1, n);
         if (dc->type == sc->type && dc->type != BATCH_STR) {
-            memcpy((char *)dc->data + row0 * col_size(dc->type), sc->data,
-                   n * col_size(dc->type));
+            memcpy((char *)dc->data + row0 * batch_type_size(dc->type), sc->data,
+                   n * batch_type_size(dc->type));
         } else if (dc->type == BATCH_F64) {
             /* integers into a DOUBLE column, as ival_store converts them */
             double *dv = (double *)dc->data + row0;

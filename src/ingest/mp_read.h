@@ -364,19 +364,14 @@ static inline bool mp_skip_n(struct mp *m, size_t n, unsigned depth)
 
     if (n >= 2 && m->end - m->p >= 2) {
         const uint8_t *q = m->p, h = q[0], l = q[1];
-        if ((sz = mp_fixed_size(h)) != 0) {
+        bool len8 = h == 0xd9 || h == 0xc4; /* str 8 / bin 8: the length byte must match too */
+        sz = len8 ? 2 + (size_t)l : mp_fixed_size(h);
+        if (sz) {
             size_t fit = (size_t)(m->end - q) / sz, lim = n < fit ? n : fit;
-            while (k < lim && q[k * sz] == h)
+            while (k < lim && q[k * sz] == h && (!len8 || q[k * sz + 1] == l))
                 k++;
-        } else if (h == 0xd9 || h == 0xc4) { /* str 8 / bin 8 of one length */
-            size_t fit, lim;
-            sz = 2 + (size_t)l;
-            fit = (size_t)(m->end - q) / sz;
-            lim = n < fit ? n : fit;
-            while (k < lim && q[k * sz] == h && q[k * sz + 1] == l)
-                k++;
+            m->p += k * sz;
         }
-        m->p += k * sz;
     }
     for (; k < n; k++) {
         if (!mp_skip(m, depth))
