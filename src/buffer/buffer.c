@@ -7,8 +7,9 @@
  * address order, checks every batch against the schema, and only then copies, so
  * a conflict in the last measurement leaves the first ones untouched.
  *
- * Copying (buffer_schema.c: schema checks, mbuf_copy_rows): when a measurement's active batch is empty and the incoming batch
- * needs no conversion, the batch itself becomes the active batch (no copy).
+ * Copying (buffer_schema.c: schema checks, mbuf_copy_rows): when a measurement's
+ * active batch is empty and the incoming batch needs no conversion, the batch
+ * itself becomes the active batch (no copy).
  * Otherwise its columns are appended with memcpy; strings are re-interned once per
  * distinct value through an id map, never per row.
  *
