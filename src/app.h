@@ -33,6 +33,7 @@ struct app {
     struct duck *duck;            /* DuckDB instance (may be NULL before ingest exists) */
     struct bufmgr *buffers;       /* per (db, measurement) buffers */
     struct storage *storage;      /* local or s3 backend */
+    struct hot *hot;              /* recently written files in memory; NULL = off */
     struct wal *wal;              /* NULL when the WAL is off */
     struct ingest_pipeline *pipeline; /* decode -> WAL -> buffers */
     struct query_engine *query;

@@ -37,6 +37,7 @@
 #include "query/query.h"
 #include "ingest/pipeline.h"
 #include "maint/compact.h"
+#include "storage/hot.h"
 #include "storage/storage.h"
 #include "wal/wal.h"
 
@@ -402,6 +403,10 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
     so.catalog = app->catalog;
     so.duck = app->duck;
     so.metrics = app->metrics;
+    if (cfg->query.hot_cache)
+        app->hot = hot_new((size_t)cfg->query.hot_cache_mb << 20);
+    hot_set_metrics(app->hot, app->metrics);
+    so.hot = app->hot;
     rc = storage_open(&so, &app->storage, eb);
     if (rc)
         return rc;
@@ -458,7 +463,7 @@ static enum err open_data_path(struct app *app, const struct config *cfg, struct
     {
         struct query_engine_opts qo = {
             .duck = app->duck, .catalog = app->catalog, .buffers = app->buffers,
-            .storage = app->storage, .metrics = app->metrics,
+            .storage = app->storage, .hot = app->hot, .metrics = app->metrics,
             .timeout_ms = cfg->query.timeout_seconds * 1000,
             .max_concurrent = (unsigned)cfg->query.max_concurrent,
             .max_sql_bytes = (size_t)cfg->query.max_sql_kb * 1024};
@@ -686,6 +691,7 @@ out:
     query_engine_free(app.query);
     bufmgr_free(app.buffers);
     storage_close(app.storage);
+    hot_free(app.hot);
     duck_close(app.duck);
     if (app.auth) {
         errbuf_init(&eb);

@@ -124,7 +124,15 @@ struct bufmgr_commit {
     struct mbuf *x;
     bool locked; /* commit_lock held for writing */
     uint64_t lo, hi;
+    struct batch *b; /* the batch being written */
+    bool taken;      /* the sink kept b (bufmgr_commit_take) */
 };
+
+struct batch *bufmgr_commit_take(struct bufmgr_commit *cm)
+{
+    cm->taken = true;
+    return cm->b;
+}
 
 void bufmgr_commit_lsn(const struct bufmgr_commit *cm, uint64_t *lo, uint64_t *hi)
 {
@@ -149,7 +157,7 @@ static void flush_job(void *arg)
     struct errbuf eb;
     enum err rc;
     size_t rows;
-    struct bufmgr_commit cm = {x, false, 0, 0};
+    struct bufmgr_commit cm = {x, false, 0, 0, NULL, false};
     bool dropped;
 
     free(j);
@@ -160,6 +168,7 @@ static void flush_job(void *arg)
     rows = it->b->nrows; /* rotations may have merged rows into it while it waited */
     cm.lo = it->lsn_lo;
     cm.hi = it->lsn_hi;
+    cm.b = it->b;
     pthread_mutex_unlock(&x->lock);
     /* a dropped database's rows are discarded, not written */
     rc = dropped ? ERR_OK : bm->o.sink(bm->o.sink_ctx, x->db, it->b, &cm, &eb);
@@ -193,7 +202,8 @@ static void flush_job(void *arg)
             metric_add(bm->m_flushed, rows);
             metric_add(bm->m_flushes, 1);
         }
-        batch_free(it->b);
+        if (!cm.taken)
+            batch_free(it->b);
         free(it);
     } else {
         atomic_fetch_add(&bm->flush_errors, 1);

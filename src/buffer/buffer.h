@@ -44,6 +44,11 @@ typedef enum err bufmgr_sink_fn(void *ctx, const char *db, const struct batch *b
 
 /* See bufmgr_sink_fn. Idempotent. */
 void bufmgr_commit_lock(struct bufmgr_commit *cm);
+/* A sink that succeeds may keep the batch it was given (the hot tier does): this
+ * returns it, owned by the caller from now on, and the buffer will not free it.
+ * Call only after the commit succeeded, as the last step; the batch is no longer
+ * changed by anyone. */
+struct batch *bufmgr_commit_take(struct bufmgr_commit *cm);
 
 /* Known column types of a measurement (from the catalog at start-up); the loader
  * fills names/types/is_tag for (db, measurement) and returns the count. */

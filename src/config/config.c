@@ -129,6 +129,10 @@ static const struct key KEYS[] = {
     S("query.temp_dir", query.temp_dir, "", "DuckDB spill directory; \"\" = data_dir/tmp"),
     I("query.max_sql_kb", query.max_sql_kb, 1024, 1, ARC_MAX_SQL_BYTES / 1024,
       "longest SQL text accepted, KiB"),
+    B("query.hot_cache", query.hot_cache, true,
+      "keep the rows of recently written files in memory for queries"),
+    I("query.hot_cache_mb", query.hot_cache_mb, 0, 0, MB_MAX,
+      "memory for them, MiB; 0 = 1/32 of RAM, at most 256"),
 
     I("ingestion.buffer_size", ingestion.buffer_size, 50000, 1, 100000000,
       "rows buffered per measurement before a flush"),
@@ -796,6 +800,8 @@ enum err config_finalize(struct config *c, int ncpu, struct errbuf *eb)
         /* bounded so the server's RSS stays modest whatever the machine: past
          * the budget, writes get 503 instead of growing memory */
         c->ingestion.memory_budget_mb = ram_mb / 8 < 64 ? 64 : ram_mb / 8 > 768 ? 768 : ram_mb / 8;
+    if (!c->query.hot_cache_mb)
+        c->query.hot_cache_mb = ram_mb / 32 < 16 ? 16 : ram_mb / 32 > 256 ? 256 : ram_mb / 32;
     if (!c->ingestion.max_buffer_bytes_mb)
         c->ingestion.max_buffer_bytes_mb = ram_mb / 8 > 32 ? ram_mb / 8 : 32;
     default_path(&c->wal.dir, c->server.data_dir, "wal");

@@ -77,6 +77,8 @@ struct config {
         int64_t threads;         /* DuckDB threads, 0 = cores */
         char *temp_dir;          /* DuckDB spill dir, "" = data_dir/tmp */
         int64_t max_sql_kb;      /* SQL text cap, KiB */
+        bool hot_cache;          /* keep recently written files' rows in memory */
+        int64_t hot_cache_mb;    /* their memory, MiB; 0 = RAM/32, at most 256 */
     } query;
     struct {
         int64_t buffer_size;         /* rows per measurement buffer before flush */

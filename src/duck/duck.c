@@ -249,6 +249,8 @@ void duck_close(struct duck *d)
         duckdb_close(&d->qdb);
     pthread_mutex_destroy(&d->pool_mu);
     pthread_mutex_destroy(&d->scan_mu);
+    for (size_t i = 0; i < d->nscans; i++)
+        free(d->scans[i].segs);
     free(d->scans);
     free(d->data_dir);
     free(d);

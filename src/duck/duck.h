@@ -197,6 +197,16 @@ enum err duck_query_text(struct duck *d, const char *sql, const char *arg, char 
  * then b's columns with their types. Valid until duck_scan_remove(id), which the
  * caller may call only after every result reading it has been freed. */
 uint64_t duck_scan_add(struct duck *d, const struct batch *b);
+/* The same for rows of several batches at once: segs[i] is rows[start .. start+count)
+ * of its batch (rows NULL: the batch's own order). All batches must have the same
+ * columns (names, types, order). The scan reads only the columns the statement
+ * uses and runs on several threads, so its rows come in no particular order. */
+struct duck_seg {
+    const struct batch *b;
+    const uint32_t *rows;
+    size_t start, count;
+};
+uint64_t duck_scan_add_segs(struct duck *d, const struct duck_seg *segs, size_t n);
 void duck_scan_remove(struct duck *d, uint64_t id);
 
 /* Append s as a SQL string literal ('...', quotes doubled) / a quoted identifier

@@ -12,7 +12,8 @@
 
 struct duck_scan_slot {
     uint64_t id;
-    const struct batch *b; /* borrowed from the registering caller */
+    struct duck_seg *segs; /* owned copy; the batches are borrowed from the caller */
+    size_t nsegs;
 };
 
 struct duck {
@@ -82,6 +83,10 @@ struct pq_job {
 duckdb_type duck_batch_col_type(enum batch_type t);
 /* Build j->dict (once) if any column holds strings; the caller destroys it. */
 void duck_job_build_dict(struct pq_job *j);
+/* Fill output rows [start, start+count) of batch column ci (DUCK_COL_TIME for the
+ * time column) into vector v (count <= vector size). */
+#define DUCK_COL_TIME ((size_t)-1)
+void duck_job_fill_col(struct pq_job *j, size_t ci, duckdb_vector v, size_t start, size_t count);
 /* Fill output rows [start, start+count) of the job into out (count <= vector size);
  * column 0 is time, then the batch's columns in order. */
 void duck_job_fill_chunk(struct pq_job *j, duckdb_data_chunk out, size_t start, size_t count);

@@ -144,39 +144,47 @@ static void fill_str(struct pq_job *j, const struct batch_col *c, duckdb_vector 
     }
 }
 
-/* Fill output rows [start, start+count) of the job into chunk (count <= vector size). */
-void duck_job_fill_chunk(struct pq_job *j, duckdb_data_chunk out, size_t start, size_t count)
+/* Fill output rows [start, start+count) of batch column ci (DUCK_COL_TIME: time)
+ * into v (count <= vector size). */
+void duck_job_fill_col(struct pq_job *j, size_t ci, duckdb_vector v, size_t start, size_t count)
 {
     const struct batch *b = j->b;
     const uint32_t *rows = j->rows;
+    const struct batch_col *c;
 
-    fill_fixed8(duckdb_vector_get_data(duckdb_data_chunk_get_vector(out, 0)), b->time_us, rows,
-                start, count);
-    for (size_t ci = 0; ci < b->ncols; ci++) {
-        const struct batch_col *c = &b->cols[ci];
-        duckdb_vector v = duckdb_data_chunk_get_vector(out, ci + 1);
-
-        switch (c->type) {
-        case BATCH_F64:
-        case BATCH_I64:
-        case BATCH_U64:
-            fill_fixed8(duckdb_vector_get_data(v), c->data, rows, start, count);
-            break;
-        case BATCH_BOOL: {
-            /* Normalise to 0/1: DuckDB requires it and NULL slots may hold anything. */
-            uint8_t *d = duckdb_vector_get_data(v);
-            const uint8_t *s = c->data;
-            for (size_t i = 0; i < count; i++)
-                d[i] = s[rows ? rows[start + i] : start + i] != 0;
-            break;
-        }
-        case BATCH_STR:
-            fill_str(j, c, v, start, count);
-            continue; /* validity handled inside */
-        }
-        if (c->valid)
-            fill_validity(v, c->valid, rows, start, count);
+    if (ci == DUCK_COL_TIME) {
+        fill_fixed8(duckdb_vector_get_data(v), b->time_us, rows, start, count);
+        return;
     }
+    c = &b->cols[ci];
+    switch (c->type) {
+    case BATCH_F64:
+    case BATCH_I64:
+    case BATCH_U64:
+        fill_fixed8(duckdb_vector_get_data(v), c->data, rows, start, count);
+        break;
+    case BATCH_BOOL: {
+        /* Normalise to 0/1: DuckDB requires it and NULL slots may hold anything. */
+        uint8_t *d = duckdb_vector_get_data(v);
+        const uint8_t *s = c->data;
+        for (size_t i = 0; i < count; i++)
+            d[i] = s[rows ? rows[start + i] : start + i] != 0;
+        break;
+    }
+    case BATCH_STR:
+        fill_str(j, c, v, start, count);
+        return; /* validity handled inside */
+    }
+    if (c->valid)
+        fill_validity(v, c->valid, rows, start, count);
+}
+
+/* Fill output rows [start, start+count) of the job into chunk (count <= vector size). */
+void duck_job_fill_chunk(struct pq_job *j, duckdb_data_chunk out, size_t start, size_t count)
+{
+    duck_job_fill_col(j, DUCK_COL_TIME, duckdb_data_chunk_get_vector(out, 0), start, count);
+    for (size_t ci = 0; ci < j->b->ncols; ci++)
+        duck_job_fill_col(j, ci, duckdb_data_chunk_get_vector(out, ci + 1), start, count);
     duckdb_data_chunk_set_size(out, count);
 }
 

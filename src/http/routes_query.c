@@ -139,10 +139,11 @@ static void fill_req(struct http_req *req, struct query_req *qr, const char *sql
 static void profile_header(struct http_resp *resp, struct query *q, double ms)
 {
     const struct query_profile *p = query_get_profile(q);
-    char v[160];
+    char v[200];
 
-    snprintf(v, sizeof(v), "files=%zu;refs=%zu;buffered_rows=%zu;bounded_refs=%zu;ms=%.3f%s%s",
-             p->files, p->refs, p->buffered_rows, p->bounded_refs, ms,
+    snprintf(v, sizeof(v),
+             "files=%zu;hot_files=%zu;refs=%zu;buffered_rows=%zu;bounded_refs=%zu;ms=%.3f%s%s",
+             p->files, p->hot_files, p->refs, p->buffered_rows, p->bounded_refs, ms,
              p->latest ? ";latest=1" : "", p->materialized ? ";materialized=1" : "");
     http_resp_header(resp, "x-arc-profile", v);
 }

@@ -65,6 +65,7 @@ static void plan_free(struct query_plan *p)
         for (size_t j = 0; j < r->nbounds; j++)
             free(r->bounds[j].sql);
         free(r->bounds);
+        query_tagsets_free(r->tags, r->ntags);
     }
     free(p->refs);
     for (size_t i = 0; i < p->nlatest_keys; i++)
@@ -234,9 +235,13 @@ static enum err plan_build(struct duck *d, const char *db, const char *sql, size
     p->refs = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*p->refs));
     p->nrefs = rw.nrefs;
     for (size_t i = 0; i < rw.nrefs; i++) {
-        const struct query_ref *s = &rw.refs[i];
+        struct query_ref *s = &rw.refs[i];
         struct plan_ref *r = &p->refs[i];
 
+        r->tags = s->tags; /* moved */
+        r->ntags = s->ntags;
+        s->tags = NULL;
+        s->ntags = 0;
         r->database = xstrdup(s->database);
         r->measurement = xstrdup(s->measurement);
         r->view = xstrdup(s->view);

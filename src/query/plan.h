@@ -38,6 +38,8 @@ struct plan_ref {
     char *view;             /* the name that replaced the reference: __arc_q_<n> */
     struct plan_bound *bounds;
     size_t nbounds;
+    struct query_tagset *tags; /* string-column conjuncts (query.h), for row filters */
+    size_t ntags;
 };
 
 struct query_plan {

@@ -35,6 +35,7 @@ struct duck_result;
 struct catalog;
 struct bufmgr;
 struct storage;
+struct hot;
 struct metrics;
 struct query_engine;
 struct query;
@@ -47,6 +48,7 @@ struct query_engine_opts {
     struct catalog *catalog;  /* borrowed, required */
     struct bufmgr *buffers;   /* borrowed; NULL = no read-your-writes scan */
     struct storage *storage;  /* borrowed, required (file paths) */
+    struct hot *hot;          /* borrowed; NULL = every file is read from storage */
     struct metrics *metrics;  /* may be NULL */
     int64_t timeout_ms;       /* per query; 0 = none */
     unsigned max_concurrent;  /* running queries; 0 = unlimited */
@@ -75,7 +77,8 @@ struct query_req {
 /* What a query touched, for the x-arc-profile header and tests. */
 struct query_profile {
     size_t refs;           /* measurement references resolved */
-    size_t files;          /* Parquet files opened (after time pruning) */
+    size_t files;          /* Parquet files read (after time pruning) */
+    size_t hot_files;      /* of those, read from memory (storage/hot.h) */
     size_t buffered_rows;  /* rows read from the live buffers */
     size_t bounded_refs;   /* references that had a usable time bound */
     bool latest;           /* read only each key group's newest rows (plan.h) */
@@ -197,12 +200,25 @@ struct query_bound {
     char *select_json; /* serialized `SELECT epoch_us(CAST((expr) AS TIMESTAMP))` */
 };
 
+/* A WHERE conjunct `col = 'v'` / `col IN ('v1', ...)` on a reference's column with
+ * string literals: rows of the reference whose col is none of the values (or NULL)
+ * can never be in the result, the same argument as for time bounds (rewrite.c). */
+struct query_tagset {
+    char *column;       /* as written (DuckDB matches it case-insensitively) */
+    char **values;      /* owned strings (may hold NUL bytes) */
+    size_t *lens;
+    size_t nvalues;
+};
+void query_tagsets_free(struct query_tagset *t, size_t n);
+
 struct query_ref {
     char *database;     /* resolved database (owned) */
     char *measurement;  /* owned */
     char *view;         /* the per-query view name that replaced the reference */
     struct query_bound *bounds;
     size_t nbounds;
+    struct query_tagset *tags; /* conjuncts on string columns */
+    size_t ntags;
 };
 
 struct query_rewrite {

@@ -438,6 +438,89 @@ static bool is_time_col(const struct jv *e, const char *alias, bool single)
     return false;
 }
 
+/* The column name if e is a column of the reference with effective name alias
+ * (unqualified only when it is the FROM's single item), else NULL. */
+static const char *ref_col(const struct jv *e, const char *alias, bool single)
+{
+    const struct jv *names;
+
+    if (!e || e->t != J_OBJ || !jstr(e, "class") || strcmp(jstr(e, "class"), "COLUMN_REF"))
+        return NULL;
+    names = jget(e, "column_names");
+    if (!names || names->t != J_ARR)
+        return NULL;
+    if (names->n == 1 && names->kids[0]->t == J_STR)
+        return single ? names->kids[0]->s : NULL;
+    if (names->n == 2 && names->kids[0]->t == J_STR && names->kids[1]->t == J_STR &&
+        !strcasecmp(names->kids[0]->s, alias))
+        return names->kids[1]->s;
+    return NULL;
+}
+
+/* Is e a non-NULL VARCHAR literal? Its bytes in *s, *len. */
+static bool const_varchar(const struct jv *e, const char **s, size_t *len)
+{
+    const struct jv *v, *t, *val;
+
+    if (!e || e->t != J_OBJ || !jstr(e, "class") || strcmp(jstr(e, "class"), "CONSTANT"))
+        return false;
+    v = jget(e, "value");
+    t = v ? jget(v, "type") : NULL;
+    val = v ? jget(v, "value") : NULL;
+    if (!t || !jstr(t, "id") || strcmp(jstr(t, "id"), "VARCHAR") || !val || val->t != J_STR)
+        return false;
+    if (jget(v, "is_null") && jget(v, "is_null")->t == J_RAW &&
+        strcmp(jget(v, "is_null")->s, "false") != 0)
+        return false;
+    *s = val->s;
+    *len = val->slen;
+    return true;
+}
+
+#define RW_MAX_TAG_VALUES 1024 /* longer IN lists are not worth a row filter */
+
+/* `col = 'v'` or `col IN ('v1', ...)` of the reference: record it in r->tags. */
+static void conjunct_tags(struct query_ref *r, const struct jv *c, const char *alias, bool single)
+{
+    const char *cls = jstr(c, "class"), *type = jstr(c, "type"), *col = NULL, *s;
+    const struct jv *vals[RW_MAX_TAG_VALUES];
+    size_t n = 0, len;
+    struct query_tagset *t;
+
+    if (!strcmp(cls, "COMPARISON") && !strcmp(type, "COMPARE_EQUAL")) {
+        const struct jv *l = jget(c, "left"), *rt = jget(c, "right");
+        if ((col = ref_col(l, alias, single)) && const_varchar(rt, &s, &len))
+            vals[n++] = rt;
+        else if ((col = ref_col(rt, alias, single)) && const_varchar(l, &s, &len))
+            vals[n++] = l;
+    } else if (!strcmp(cls, "OPERATOR") && !strcmp(type, "COMPARE_IN")) {
+        const struct jv *kids = jget(c, "children");
+        if (!kids || kids->t != J_ARR || kids->n < 2 || kids->n - 1 > RW_MAX_TAG_VALUES ||
+            !(col = ref_col(kids->kids[0], alias, single)))
+            return;
+        for (size_t i = 1; i < kids->n; i++) {
+            if (!const_varchar(kids->kids[i], &s, &len))
+                return;
+            vals[n++] = kids->kids[i];
+        }
+    }
+    if (!col || n == 0 || !strcasecmp(col, "time"))
+        return;
+    r->tags = xreallocarray(r->tags, r->ntags + 1, sizeof(*r->tags));
+    t = &r->tags[r->ntags++];
+    t->column = xstrdup(col);
+    t->values = xcalloc(n, sizeof(*t->values));
+    t->lens = xcalloc(n, sizeof(*t->lens));
+    for (size_t i = 0; i < n; i++) {
+        const_varchar(vals[i], &s, &len);
+        t->values[i] = xmalloc(len + 1);
+        memcpy(t->values[i], s, len);
+        t->values[i][len] = '\0';
+        t->lens[i] = len;
+    }
+    t->nvalues = n;
+}
+
 static char *bound_json(const struct jv *expr)
 {
     struct buf b;
@@ -496,6 +579,7 @@ static void conjunct_bounds(struct query_ref *r, const struct jv *c, const char 
         }
         return;
     }
+    conjunct_tags(r, c, alias, single);
     if (strcmp(cls, "COMPARISON") != 0)
         return;
     l = jget(c, "left");
@@ -801,8 +885,21 @@ static void refs_free(struct query_ref *refs, size_t n)
         for (size_t k = 0; k < refs[i].nbounds; k++)
             free(refs[i].bounds[k].select_json);
         free(refs[i].bounds);
+        query_tagsets_free(refs[i].tags, refs[i].ntags);
     }
     free(refs);
+}
+
+void query_tagsets_free(struct query_tagset *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < t[i].nvalues; k++)
+            free(t[i].values[k]);
+        free(t[i].values);
+        free(t[i].lens);
+        free(t[i].column);
+    }
+    free(t);
 }
 
 enum err query_rewrite_tree(const char *tree_json, size_t len, const char *default_db,

@@ -32,6 +32,7 @@
 #include "core/metrics.h"
 #include "duck/duck.h"
 #include "duck/duck_inspect.h"
+#include "storage/hot.h"
 #include "storage/storage_int.h"
 
 #define US_PER_HOUR 3600000000LL
@@ -68,6 +69,7 @@ enum err storage_open(const struct storage_opts *o, struct storage **out, struct
     st->tmpdir = xmalloc(n + 6);
     snprintf(st->tmpdir, n + 6, "%s/.tmp", st->root);
     st->node_id = xstrdup(o->node_id);
+    st->hot = o->hot;
     if (RAND_bytes((unsigned char *)&st->nonce, sizeof(st->nonce)) != 1)
         st->nonce = (uint32_t)clock_now_us() ^ (uint32_t)getpid();
     memset(&st->pq, 0, sizeof(st->pq));
@@ -172,7 +174,7 @@ struct pending {
     char final[4096];
     char tmp[4096];
     int64_t min_us, max_us;
-    size_t rows;
+    size_t start, rows; /* perm[start .. start+rows) */
     int64_t bytes;
     bool renamed; /* local: at its final name */
     bool placed;  /* remote: uploaded (cached) or spooled */
@@ -235,6 +237,7 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
                  (long long)clock_now_us(), st->nonce, (unsigned long long)seq);
         p->min_us = b->time_us[perm[start]];
         p->max_us = b->time_us[perm[end - 1]];
+        p->start = start;
         p->rows = end - start;
 
         rc = duck_write_parquet(st->duck, b, perm + start, end - start, p->tmp, &st->pq, eb);
@@ -310,6 +313,19 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
         }
         log_debug("parquet file written", "key=%s rows=%zu bytes=%lld", pend[i].key, pend[i].rows,
                   (long long)pend[i].bytes);
+    }
+    if (st->hot) {
+        /* keep the rows in memory for queries of these files (hot.h) */
+        struct hot_file *hf = xcalloc(npend, sizeof(*hf));
+        for (i = 0; i < npend; i++) {
+            hf[i].key = pend[i].key;
+            hf[i].start = pend[i].start;
+            hf[i].count = pend[i].rows;
+        }
+        hot_put(st->hot, bufmgr_commit_take(cm), sorted ? NULL : perm, hf, npend);
+        if (!sorted)
+            perm = NULL;
+        free(hf);
     }
     goto out;
 

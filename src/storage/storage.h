@@ -49,6 +49,7 @@ struct storage_opts {
     struct catalog *catalog;   /* borrowed */
     struct duck *duck;         /* borrowed */
     struct metrics *metrics;   /* may be NULL */
+    struct hot *hot;           /* borrowed; NULL = flushed batches are freed (hot.h) */
     /* remote backends only */
     struct s3_config s3;       /* endpoint, keys, bucket, prefix, ... (strings borrowed) */
     bool create_bucket;        /* create the bucket when it does not exist */
@@ -74,6 +75,7 @@ void storage_close(struct storage *st);
 bool storage_is_remote(const struct storage *st);
 
 struct bufmgr_commit;
+struct hot;
 /* The flush sink (matches bufmgr_sink_fn with ctx = struct storage *). */
 enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
                              struct bufmgr_commit *cm, struct errbuf *eb);

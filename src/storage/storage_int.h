@@ -26,6 +26,7 @@ struct storage {
     struct duck_parquet_opts pq;
     struct catalog *catalog;
     struct duck *duck;
+    struct hot *hot;             /* borrowed, may be NULL */
     struct metric *m_files, *m_bytes, *m_write_ms;
 
     /* remote backend (remote == true) */

@@ -37,6 +37,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "storage/hot.h"
 #include "storage/storage_int.h"
 
 #define BREAKER_MS 5000       /* after a transient failure, spool for this long */
@@ -581,6 +582,7 @@ enum err storage_delete(struct storage *st, const char *key, struct errbuf *eb)
     char path[4096];
     enum err rc;
 
+    hot_forget(st->hot, key);
     if (!st->remote)
         return storage_delete_local(st, key, eb);
     rc = s3_delete(st->s3, key, eb);

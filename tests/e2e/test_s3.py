@@ -95,7 +95,8 @@ def server(tmp_path, request):
 
 def test_all_formats_roundtrip_layout_pyarrow_and_rebuild(minio, server, tmp_path):
     bucket, prefix = new_bucket(), "arc/prod"
-    srv = server(s3_args(minio, bucket, prefix=prefix))
+    # the hot tier off: the queries below must read the objects through the cache
+    srv = server(s3_args(minio, bucket, prefix=prefix, extra=["--set", "query.hot_cache=false"]))
     db = "fmt"
     r = write_lp(srv, "cpu,host=a usage=1.5,n=3i %d\ncpu,host=b usage=2.25,n=4i %d"
                  % (T0 * 10**9, (T0 + 3600) * 10**9), db=db)
@@ -203,8 +204,10 @@ def test_two_databases_and_restart_with_cache_deleted(minio, server, tmp_path):
 def test_cache_eviction_under_small_cap(minio, server):
     bucket = new_bucket()
     # 1 MiB cache; a path handed to a query is leased for the query timeout (2 s)
+    # (the hot tier off: the queries must fetch the objects through the cache)
     srv = server(s3_args(minio, bucket, extra=["--set", "storage.cache_max_mb=1",
-                                               "--set", "query.timeout_seconds=2"]))
+                                               "--set", "query.timeout_seconds=2",
+                                               "--set", "query.hot_cache=false"]))
     rnd = random.Random(7)
     total, n = 0.0, 0
     for h in range(24):  # 24 hourly files of ~60 KiB of incompressible doubles
