@@ -35,14 +35,14 @@ struct scan_bind {
 };
 
 struct scan_state {
-    struct pq_job *jobs;   /* one per distinct batch (its dictionary) */
+    struct pq_job *jobs; /* one per distinct batch (its dictionary) */
     size_t njobs;
-    size_t *seg_job;       /* segs[i] reads through jobs[seg_job[i]] */
-    size_t *cols;          /* projected output column -> batch column (DUCK_COL_TIME,
-                              or past ncols: a row id DuckDB asked for) */
+    size_t *seg_job; /* segs[i] reads through jobs[seg_job[i]] */
+    size_t *cols;    /* projected output column -> batch column (DUCK_COL_TIME,
+                        or past ncols: a row id DuckDB asked for) */
     size_t ncols;
-    pthread_mutex_t mu;    /* guards the cursor: several threads scan at once */
-    size_t seg, pos;       /* next rows to hand out */
+    pthread_mutex_t mu; /* guards the cursor: several threads scan at once */
+    size_t seg, pos;    /* next rows to hand out */
 };
 
 static uint64_t scan_add(struct duck *d, struct duck_seg *segs, size_t n)
@@ -202,45 +202,108 @@ static void bq_init(duckdb_init_info info)
     duckdb_init_set_max_threads(info, threads);
 }
 
+/* Rows of one segment that go into the chunk being filled. */
+struct piece {
+    const uint32_t *rows; /* the segment's row order, NULL = in place */
+    size_t start, count;  /* rows[start .. start+count) of the batch */
+    size_t off;           /* first output row */
+};
+
+#define PIECE_ROW(p, i) ((p)->rows ? (p)->rows[(p)->start + (i)] : (p)->start + (i))
+
+/* Column ci (DUCK_COL_TIME or a batch column) of the pieces into v. Several pieces
+ * share one vector, so strings are one dictionary slice over the whole chunk and
+ * NULLs are marked row by row. */
+static void fill_pieces(const struct pq_job *j, size_t ci, duckdb_vector v, const struct piece *pc,
+                        size_t npc, size_t total)
+{
+    const struct batch_col *c = ci == DUCK_COL_TIME ? NULL : &j->b->cols[ci];
+    uint64_t *mask = NULL;
+
+    if (c && c->type == BATCH_STR) {
+        duckdb_selection_vector sel = duckdb_create_selection_vector(total);
+        sel_t *sv = duckdb_selection_vector_get_data_ptr(sel);
+        const uint32_t *ids = c->data;
+        for (size_t k = 0; k < npc; k++)
+            for (size_t i = 0; i < pc[k].count; i++) {
+                size_t r = PIECE_ROW(&pc[k], i);
+                sv[pc[k].off + i] = (!c->valid || c->valid[r]) ? ids[r] : j->null_id;
+            }
+        duckdb_vector_reference_vector(v, j->dict);
+        duckdb_slice_vector(v, sel, total);
+        duckdb_destroy_selection_vector(sel);
+        return;
+    }
+    if (c && c->valid) {
+        duckdb_vector_ensure_validity_writable(v);
+        mask = duckdb_vector_get_validity(v);
+    }
+    for (size_t k = 0; k < npc; k++) {
+        const struct piece *p = &pc[k];
+        if (!c || c->type != BATCH_BOOL) { /* 8-byte values: time, DOUBLE, BIGINT, UBIGINT */
+            uint64_t *d = (uint64_t *)duckdb_vector_get_data(v) + p->off;
+            const uint64_t *src = c ? c->data : (const void *)j->b->time_us;
+            if (!p->rows)
+                memcpy(d, src + p->start, p->count * sizeof(*d));
+            else
+                for (size_t i = 0; i < p->count; i++)
+                    d[i] = src[p->rows[p->start + i]];
+        } else { /* DuckDB needs 0/1 and NULL slots may hold anything */
+            uint8_t *d = (uint8_t *)duckdb_vector_get_data(v) + p->off;
+            const uint8_t *src = c->data;
+            for (size_t i = 0; i < p->count; i++)
+                d[i] = src[PIECE_ROW(p, i)] != 0;
+        }
+        if (mask)
+            for (size_t i = 0; i < p->count; i++)
+                if (!c->valid[PIECE_ROW(p, i)])
+                    duckdb_validity_set_row_invalid(mask, p->off + i);
+    }
+}
+
+/* Fill one chunk from the next rows: consecutive segments of the same batch share a
+ * chunk (a lastpoint reads ~100 rows from each of many files), so DuckDB sees full
+ * chunks instead of many small ones. */
 static void bq_func(duckdb_function_info info, duckdb_data_chunk out)
 {
     struct scan_bind *sb = duckdb_function_get_bind_data(info);
     struct scan_state *st = duckdb_function_get_init_data(info);
-    struct pq_job job;
-    size_t seg, pos, count = 0;
+    size_t cap = duckdb_vector_size(), total = 0, npc = 0, job = 0;
+    struct piece pc[64];
 
     pthread_mutex_lock(&st->mu);
-    while (st->seg < sb->nsegs && st->pos >= sb->segs[st->seg].count) {
-        st->seg++;
-        st->pos = 0;
-    }
-    seg = st->seg;
-    pos = st->pos;
-    if (seg < sb->nsegs) {
-        count = sb->segs[seg].count - pos;
-        if (count > duckdb_vector_size())
-            count = duckdb_vector_size();
-        st->pos += count;
+    while (total < cap && npc < 64) {
+        const struct duck_seg *g;
+        size_t n;
+        while (st->seg < sb->nsegs && st->pos >= sb->segs[st->seg].count) {
+            st->seg++;
+            st->pos = 0;
+        }
+        if (st->seg >= sb->nsegs || (npc && st->seg_job[st->seg] != job))
+            break;
+        g = &sb->segs[st->seg];
+        job = st->seg_job[st->seg];
+        n = g->count - st->pos < cap - total ? g->count - st->pos : cap - total;
+        pc[npc].rows = g->rows;
+        pc[npc].start = g->start + st->pos;
+        pc[npc].count = n;
+        pc[npc].off = total;
+        npc++;
+        st->pos += n;
+        total += n;
     }
     pthread_mutex_unlock(&st->mu);
-    if (count == 0) {
-        duckdb_data_chunk_set_size(out, 0);
-        return;
-    }
-    /* the batch's job (its dictionary) with this segment's row order */
-    job = st->jobs[st->seg_job[seg]];
-    job.rows = sb->segs[seg].rows;
-    for (size_t i = 0; i < st->ncols; i++) {
+    for (size_t i = 0; i < st->ncols && total; i++) {
         duckdb_vector v = duckdb_data_chunk_get_vector(out, i);
-        if (st->cols[i] == DUCK_COL_TIME || st->cols[i] < job.b->ncols) {
-            duck_job_fill_col(&job, st->cols[i], v, sb->segs[seg].start + pos, count);
-        } else { /* a row id: the position in the scan's input */
+        if (st->cols[i] == DUCK_COL_TIME || st->cols[i] < st->jobs[job].b->ncols) {
+            fill_pieces(&st->jobs[job], st->cols[i], v, pc, npc, total);
+        } else { /* a row id (asked for when no column is: count(*)); never read */
             int64_t *d = duckdb_vector_get_data(v);
-            for (size_t r = 0; r < count; r++)
-                d[r] = (int64_t)(pos + r);
+            for (size_t r = 0; r < total; r++)
+                d[r] = (int64_t)r;
         }
     }
-    duckdb_data_chunk_set_size(out, count);
+    duckdb_data_chunk_set_size(out, total);
 }
 
 enum err duck_scan_register(struct duck *d, duckdb_connection c, struct errbuf *eb)

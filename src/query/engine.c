@@ -47,6 +47,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "duck/duck.h"
+#include "query/engine_int.h"
 #include "query/plan.h"
 #include "storage/hot.h"
 #include "storage/storage.h"
@@ -68,17 +69,6 @@ struct query_engine {
     struct plan_cache *plans;  /* parsed + rewritten statements by text (plan.h) */
 };
 
-struct snap {
-    struct batch **batches;
-    size_t nbatches;
-    uint64_t *scan_ids;        /* one per batch, 0 = not registered */
-    struct hot_seg *hot;       /* pinned in-memory files (storage/hot.h) */
-    size_t nhot;
-    uint64_t *hot_scans;       /* arc_batch_scan ids over hot segments */
-    size_t nhot_scans;
-    uint32_t **sel;            /* row selections made for hot segments (owned) */
-    size_t nsel;
-};
 
 struct query {
     struct query_engine *qe;
@@ -255,15 +245,7 @@ void query_finish(struct query *q)
                 duck_scan_remove(qe->o.duck, s->scan_ids[k]);
         free(s->scan_ids);
         bufmgr_snapshot_free(s->batches, s->nbatches);
-        for (size_t k = 0; k < s->nhot_scans; k++)
-            duck_scan_remove(qe->o.duck, s->hot_scans[k]);
-        free(s->hot_scans);
-        for (size_t k = 0; k < s->nhot; k++)
-            hot_release(qe->o.hot, &s->hot[k]);
-        free(s->hot);
-        for (size_t k = 0; k < s->nsel; k++)
-            free(s->sel[k]);
-        free(s->sel);
+        qe_release_hot(qe->o.duck, qe->o.hot, s);
     }
     free(q->snaps);
     for (size_t i = 0; i < q->ndeps; i++) {
@@ -596,15 +578,6 @@ static void add_dep(struct query *q, const char *db, const char *m)
     q->ndeps++;
 }
 
-/* The catalog's spelling of column `name` (case-insensitive), or NULL. */
-static const char *column_named(const struct catalog_column *cols, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcasecmp(cols[i].name, name))
-            return cols[i].name;
-    return NULL;
-}
-
 /* "Latest row per key" (plan.h): wrap the relation so it keeps, per key group, only
  * the rows at the group's max time: the DISTINCT ON above then sorts a handful of
  * rows instead of all of them. NULL keys form a group too (IS NOT DISTINCT FROM). */
@@ -614,19 +587,19 @@ static void wrap_latest(const struct query_plan *plan, const struct catalog_colu
     struct buf w;
 
     for (size_t i = 0; i < plan->nlatest_keys; i++)
-        if (!column_named(cols, ncols, plan->latest_keys[i]))
+        if (!qe_column_named(cols, ncols, plan->latest_keys[i]))
             return; /* not a column: DuckDB reports it as usual */
     buf_init(&w, 0);
     buf_append_str(&w, "WITH __arc_b AS NOT MATERIALIZED (");
     buf_append(&w, view->data, view->len);
     buf_append_str(&w, ") SELECT __arc_b.* FROM __arc_b SEMI JOIN (SELECT ");
     for (size_t i = 0; i < plan->nlatest_keys; i++) {
-        duck_sql_ident_append(&w, column_named(cols, ncols, plan->latest_keys[i]));
+        duck_sql_ident_append(&w, qe_column_named(cols, ncols, plan->latest_keys[i]));
         buf_append_str(&w, ", ");
     }
     buf_append_str(&w, "max(\"time\") AS __arc_t FROM __arc_b GROUP BY ALL) AS __arc_l ON ");
     for (size_t i = 0; i < plan->nlatest_keys; i++) {
-        const char *k = column_named(cols, ncols, plan->latest_keys[i]);
+        const char *k = qe_column_named(cols, ncols, plan->latest_keys[i]);
         buf_append_str(&w, "__arc_b.");
         duck_sql_ident_append(&w, k);
         buf_append_str(&w, " IS NOT DISTINCT FROM __arc_l.");
@@ -646,258 +619,6 @@ static uint64_t files_rows(const struct catalog_file *f, size_t n)
     for (size_t i = 0; i < n; i++)
         rows += f[i].rows > 0 ? (uint64_t)f[i].rows : 0;
     return rows;
-}
-
-/* Will wrap_latest() wrap this reference's relation? */
-static bool latest_applies(const struct query_plan *plan, const struct catalog_column *cols,
-                           size_t ncols)
-{
-    if (!plan->nlatest_keys || plan->nrefs != 1)
-        return false;
-    for (size_t i = 0; i < plan->nlatest_keys; i++)
-        if (!column_named(cols, ncols, plan->latest_keys[i]))
-            return false;
-    return true;
-}
-
-/* Column `name` of b, matched as DuckDB binds names (case-insensitively). */
-static const struct batch_col *batch_col_ci(const struct batch *b, const char *name)
-{
-    for (size_t i = 0; i < b->ncols; i++)
-        if (!strcasecmp(b->cols[i].name, name))
-            return &b->cols[i];
-    return NULL;
-}
-
-/* A row filter of one tag set over one batch: accept[id] for the column's ids. */
-struct tag_filter {
-    const struct batch_col *c; /* NULL: the column is not in this batch (all NULL) */
-    uint8_t *accept;
-};
-
-/* Give g a selection of its own (snap-owned) made of rows[0..n). */
-static void seg_select(struct snap *s, struct hot_seg *g, uint32_t *rows, size_t n)
-{
-    s->sel = xreallocarray(s->sel, s->nsel + 1, sizeof(*s->sel));
-    s->sel[s->nsel++] = rows;
-    g->rows = rows;
-    g->start = 0;
-    g->count = n;
-}
-
-#define SEG_ROW(g, i) ((g)->rows ? (g)->rows[(g)->start + (i)] : (uint32_t)((g)->start + (i)))
-
-/* Keep only g's rows that pass the reference's `tag = 'v'` / `tag IN (...)`
- * conjuncts (query.h): the scan then hands DuckDB a few rows instead of every
- * row in the time bounds. Only conjuncts on a column the measurement has apply
- * (otherwise the name may bind to something else); a file without that column has
- * it NULL, which no conjunct accepts. */
-static void filter_tags(struct snap *s, struct hot_seg *g, const struct plan_ref *ref,
-                        const struct catalog_column *cols, size_t ncols)
-{
-    struct tag_filter f[16];
-    size_t nf = 0, n = 0, ndict = g->b->dict ? strdict_count(g->b->dict) : 0;
-    uint32_t *out;
-
-    for (size_t i = 0; i < ref->ntags && nf < 16 && g->count; i++) {
-        const struct query_tagset *t = &ref->tags[i];
-        const struct batch_col *c;
-        bool any = false;
-
-        if (!column_named(cols, ncols, t->column))
-            continue;
-        c = batch_col_ci(g->b, t->column);
-        if (c && c->type != BATCH_STR)
-            continue; /* not a string here: DuckDB compares after a cast */
-        f[nf].c = c;
-        f[nf].accept = NULL;
-        if (c) {
-            f[nf].accept = xcalloc(ndict + 1, 1);
-            for (size_t k = 0; k < t->nvalues; k++) {
-                uint32_t id;
-                if (strdict_find(g->b->dict, t->values[k], t->lens[k], &id)) {
-                    f[nf].accept[id] = 1;
-                    any = true;
-                }
-            }
-        }
-        nf++;
-        if (!any)
-            g->count = 0; /* no row of this file can match */
-    }
-    if (nf == 0)
-        return;
-    out = xmalloc((g->count ? g->count : 1) * sizeof(*out));
-    for (size_t i = 0; i < g->count; i++) {
-        uint32_t r = SEG_ROW(g, i);
-        bool ok = true;
-        for (size_t k = 0; k < nf && ok; k++) {
-            const struct batch_col *c = f[k].c;
-            ok = c && (!c->valid || c->valid[r]) && f[k].accept[((const uint32_t *)c->data)[r]];
-        }
-        if (ok)
-            out[n++] = r;
-    }
-    seg_select(s, g, out, n);
-    for (size_t k = 0; k < nf; k++)
-        free(f[k].accept);
-}
-
-/* "Latest row per key" (plan.h) over a hot segment: keep, per key group, only the
- * rows at the group's largest time in this file. The semi join of wrap_latest then
- * picks the newest among files from a handful of rows per file. Keys must be
- * string columns (tags) here; otherwise the segment is left whole. */
-static void latest_rows(struct query_engine *qe, struct snap *s, struct hot_seg *g,
-                        const struct query_plan *plan)
-{
-    const struct batch_col *kc[16];
-    char name[512];
-    const uint32_t *memo;
-    size_t nmemo, nlen;
-    size_t nk = plan->nlatest_keys, ndict = g->b->dict ? strdict_count(g->b->dict) : 0;
-    size_t cap, n = 0;
-    struct slot {
-        uint32_t row; /* first row seen (from the end) of the group, UINT32_MAX = empty */
-        int64_t t;    /* the group's max time in this segment */
-    } *tab;
-    uint32_t *out;
-
-    if (nk == 0 || nk > 16 || g->count == 0)
-        return;
-    nlen = (size_t)snprintf(name, sizeof(name), "latest");
-    for (size_t k = 0; k < nk && nlen < sizeof(name); k++) {
-        kc[k] = batch_col_ci(g->b, plan->latest_keys[k]);
-        if (kc[k] && kc[k]->type != BATCH_STR)
-            return;
-        /* the memo is per column (\x1f never occurs in a column name we accept) */
-        nlen += (size_t)snprintf(name + nlen, sizeof(name) - nlen, "\x1f%s",
-                                 kc[k] ? kc[k]->name : "");
-    }
-    if (nlen >= sizeof(name))
-        return;
-    if (hot_memo_get(qe->o.hot, g, name, &memo, &nmemo)) {
-        g->rows = memo; /* the block's: valid while g is pinned */
-        g->start = 0;
-        g->count = nmemo;
-        return;
-    }
-#define KEY_ID(k, r)                                                                       \
-    (!kc[k] ? (uint32_t)ndict                                                              \
-     : (kc[k]->valid && !kc[k]->valid[r]) ? (uint32_t)ndict                                 \
-                                          : ((const uint32_t *)kc[k]->data)[r])
-    cap = 64;
-    while (cap < 2 * (ndict + 1) && cap < 2 * g->count)
-        cap *= 2;
-    tab = xmalloc(cap * sizeof(*tab));
-    for (size_t i = 0; i < cap; i++)
-        tab[i].row = UINT32_MAX;
-    out = xmalloc(g->count * sizeof(*out));
-    for (size_t i = g->count; i-- > 0;) { /* newest first: the first row of a group is its max */
-        uint32_t r = SEG_ROW(g, i);
-        uint64_t h = 1469598103934665603ULL;
-        size_t slot;
-        for (size_t k = 0; k < nk; k++)
-            h = (h ^ KEY_ID(k, r)) * 1099511628211ULL;
-        for (slot = (size_t)(h ^ (h >> 29)) & (cap - 1);; slot = (slot + 1) & (cap - 1)) {
-            bool same = tab[slot].row != UINT32_MAX;
-            for (size_t k = 0; k < nk && same; k++)
-                same = KEY_ID(k, tab[slot].row) == KEY_ID(k, r);
-            if (tab[slot].row == UINT32_MAX || same)
-                break;
-        }
-        if (tab[slot].row == UINT32_MAX) {
-            tab[slot].row = r;
-            tab[slot].t = g->b->time_us[r];
-            out[n++] = r;
-            if (n * 2 > cap) { /* more groups than planned: leave the segment whole */
-                free(tab);
-                free(out);
-                return;
-            }
-        } else if (g->b->time_us[r] == tab[slot].t) {
-            out[n++] = r; /* a tie at the group's max time */
-        }
-    }
-#undef KEY_ID
-    free(tab);
-    {
-        uint32_t *keep = xmalloc((n ? n : 1) * sizeof(*keep));
-        memcpy(keep, out, n * sizeof(*keep));
-        hot_memo_put(qe->o.hot, g, name, keep, n);
-    }
-    seg_select(s, g, out, n);
-}
-
-/* Pin the listed files the hot tier holds (storage/hot.h), narrowed to the
- * reference's time bounds, its tag conjuncts and, for a "latest row per key"
- * statement, each file's newest rows per key; their paths in lc become NULL
- * (freed) so only the others are read from storage. Returns how many were pinned. */
-static size_t pin_hot(struct query *q, struct snap *s, struct list_ctx *lc,
-                      const struct query_plan *plan, const struct plan_ref *ref,
-                      const struct catalog_column *cols, size_t ncols, bool latest)
-{
-    size_t pinned = 0;
-
-    if (!q->qe->o.hot || lc->nfiles == 0)
-        return 0;
-    s->hot = xcalloc(lc->nfiles, sizeof(*s->hot));
-    for (size_t i = 0; i < lc->nfiles; i++) {
-        struct hot_seg *g = &s->hot[s->nhot];
-        if (!hot_get(q->qe->o.hot, lc->files[i].path, lc->files[i].rows, g))
-            continue;
-        s->nhot++;
-        if (latest) /* no WHERE: the whole file, as the memo needs */
-            latest_rows(q->qe, s, g, plan);
-        else {
-            hot_seg_bound(g, lc->min_us, lc->max_us);
-            filter_tags(s, g, ref, cols, ncols);
-        }
-        free(lc->files[i].path);
-        lc->files[i].path = NULL;
-        pinned++;
-    }
-    return pinned;
-}
-
-static bool same_columns(const struct batch *a, const struct batch *b)
-{
-    if (a->ncols != b->ncols)
-        return false;
-    for (size_t i = 0; i < a->ncols; i++)
-        if (a->cols[i].type != b->cols[i].type || strcmp(a->cols[i].name, b->cols[i].name) != 0)
-            return false;
-    return true;
-}
-
-/* One arc_batch_scan per distinct column list over the pinned segments that still
- * have rows in bounds. */
-static void add_hot_scans(struct query_engine *qe, struct snap *s, struct buf *view)
-{
-    struct duck_seg *grp = xcalloc(s->nhot ? s->nhot : 1, sizeof(*grp));
-    bool *done = xcalloc(s->nhot ? s->nhot : 1, sizeof(*done));
-
-    for (size_t i = 0; i < s->nhot; i++) {
-        size_t n = 0;
-        if (done[i] || s->hot[i].count == 0)
-            continue;
-        for (size_t k = i; k < s->nhot; k++) {
-            if (done[k] || s->hot[k].count == 0 || !same_columns(s->hot[i].b, s->hot[k].b))
-                continue;
-            done[k] = true;
-            grp[n].b = s->hot[k].b;
-            grp[n].rows = s->hot[k].rows;
-            grp[n].start = s->hot[k].start;
-            grp[n].count = s->hot[k].count;
-            n++;
-        }
-        s->hot_scans = xreallocarray(s->hot_scans, s->nhot_scans + 1, sizeof(*s->hot_scans));
-        s->hot_scans[s->nhot_scans] = duck_scan_add_segs(qe->o.duck, grp, n);
-        buf_printf(view, " UNION ALL BY NAME SELECT * FROM arc_batch_scan(%" PRIu64 "::UBIGINT)",
-                   s->hot_scans[s->nhot_scans]);
-        s->nhot_scans++;
-    }
-    free(grp);
-    free(done);
 }
 
 static enum err build_view(struct query *q, const struct query_req *r,
@@ -943,8 +664,8 @@ static enum err build_view(struct query *q, const struct query_req *r,
         duck_sql_ident_append(view, cols[i].name);
     }
     buf_append_str(view, " WHERE false");
-    pinned = pin_hot(q, s, &lc, plan, ref, cols, ncols,
-                     latest_applies(plan, cols, ncols) && !ref->nbounds && !ref->ntags);
+    pinned = qe_pin_hot(qe->o.hot, s, lc.files, lc.nfiles, lc.min_us, lc.max_us, plan, ref, cols,
+                        ncols, qe_latest_applies(plan, cols, ncols) && !ref->nbounds && !ref->ntags);
     if (lc.nfiles > pinned) {
         bool first = true;
         buf_append_str(view, " UNION ALL BY NAME SELECT * FROM read_parquet([");
@@ -963,7 +684,7 @@ static enum err build_view(struct query *q, const struct query_req *r,
         }
         buf_append_str(view, "], union_by_name=true)");
     }
-    add_hot_scans(qe, s, view);
+    qe_add_hot_scans(qe->o.duck, s, view);
     s->scan_ids = xcalloc(s->nbatches ? s->nbatches : 1, sizeof(*s->scan_ids));
     for (size_t i = 0; i < s->nbatches; i++) {
         if (s->batches[i]->nrows == 0)

@@ -25,7 +25,7 @@ struct hot_ent {
 };
 
 struct hot_memo {
-    size_t start;           /* the file's first row (identifies it within the block) */
+    size_t start; /* the file's first row (identifies it within the block) */
     char *name;
     uint32_t *rows;
     size_t n;
@@ -37,9 +37,9 @@ struct hot_blk {
     struct hot_memo *memos; /* derived row lists of its files (hot_memo_put) */
     uint32_t *perm;         /* NULL = b in time order */
     size_t bytes;
-    size_t refs;            /* pins by queries */
-    bool evicted;           /* out of the list and the table */
-    struct hot_ent **ents;  /* its entries still in the table (NULL once forgotten) */
+    size_t refs;           /* pins by queries */
+    bool evicted;          /* out of the list and the table */
+    struct hot_ent **ents; /* its entries still in the table (NULL once forgotten) */
     size_t nents, live;
     struct hot_blk *prev, *next; /* FIFO, oldest at head */
 };
@@ -81,8 +81,8 @@ void hot_set_metrics(struct hot *h, struct metrics *m)
     h->m_bytes = metrics_gauge(m, "arc_hot_bytes", "memory held by the hot tier", NULL);
     h->m_files = metrics_gauge(m, "arc_hot_files", "files whose rows the hot tier holds", NULL);
     h->m_hits = metrics_counter(m, "arc_hot_hits_total", "files queries read from memory", NULL);
-    h->m_misses = metrics_counter(m, "arc_hot_misses_total",
-                                  "files queries read from storage instead", NULL);
+    h->m_misses =
+        metrics_counter(m, "arc_hot_misses_total", "files queries read from storage instead", NULL);
     h->m_evicted = metrics_counter(m, "arc_hot_evicted_batches_total",
                                    "batches dropped from the hot tier", NULL);
 }
@@ -184,8 +184,7 @@ void hot_free(struct hot *h)
     free(h);
 }
 
-void hot_put(struct hot *h, struct batch *b, uint32_t *perm, const struct hot_file *files,
-             size_t n)
+void hot_put(struct hot *h, struct batch *b, uint32_t *perm, const struct hot_file *files, size_t n)
 {
     size_t bytes = batch_bytes(b) + (perm ? b->nrows * sizeof(*perm) : 0);
     struct hot_blk *k;
@@ -306,8 +305,8 @@ void hot_forget(struct hot *h, const char *key)
     pthread_mutex_unlock(&h->mu);
 }
 
-bool hot_memo_get(struct hot *h, const struct hot_seg *s, const char *name,
-                  const uint32_t **rows, size_t *n)
+bool hot_memo_get(struct hot *h, const struct hot_seg *s, const char *name, const uint32_t **rows,
+                  size_t *n)
 {
     struct hot_blk *k = s->pin;
     bool found = false;

@@ -37,7 +37,7 @@ struct hot_seg {
     const struct batch *b;
     const uint32_t *rows; /* row order; NULL = b's rows are in time order */
     size_t start, count;
-    void *pin;            /* hot_release() it */
+    void *pin; /* hot_release() it */
 };
 
 struct hot_stats {
@@ -72,8 +72,8 @@ void hot_get_stats(struct hot *h, struct hot_stats *out);
  * false when absent. hot_memo_put takes rows; it keeps them only if the file has
  * no memo of that name yet, its block has fewer than 8 and n <= count / 4.
  * s must be the file's whole segment, as hot_get returned it. */
-bool hot_memo_get(struct hot *h, const struct hot_seg *s, const char *name,
-                  const uint32_t **rows, size_t *n);
+bool hot_memo_get(struct hot *h, const struct hot_seg *s, const char *name, const uint32_t **rows,
+                  size_t *n);
 void hot_memo_put(struct hot *h, const struct hot_seg *s, const char *name, uint32_t *rows,
                   size_t n);
 

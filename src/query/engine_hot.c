@@ -1,0 +1,302 @@
+/* engine_hot.c - the query engine's use of the hot tier (storage/hot.h).
+ *
+ * For each file of a reference that the hot tier holds, the engine pins the file's
+ * rows and narrows them before DuckDB sees any: to the reference's time bounds
+ * (binary search, rows are in time order), to its `col = 'v'` / `col IN (...)`
+ * conjuncts on string columns (a row selection), or, for a "latest row per key"
+ * statement, to the file's newest rows per key (memoized with the file). The pinned
+ * segments are then read through one arc_batch_scan per column list. DuckDB still
+ * evaluates the whole statement; every narrowing only drops rows the statement can
+ * never use (docs/query.md "Hot tier"). */
+#include "query/engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <inttypes.h>
+
+#include "catalog/catalog.h"
+#include "core/batch.h"
+#include "core/buf.h"
+#include "core/mem.h"
+#include "duck/duck.h"
+#include "query/plan.h"
+#include "storage/hot.h"
+
+const char *qe_column_named(const struct catalog_column *cols, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(cols[i].name, name))
+            return cols[i].name;
+    return NULL;
+}
+
+bool qe_latest_applies(const struct query_plan *plan, const struct catalog_column *cols,
+                       size_t ncols)
+{
+    if (!plan->nlatest_keys || plan->nrefs != 1)
+        return false;
+    for (size_t i = 0; i < plan->nlatest_keys; i++)
+        if (!qe_column_named(cols, ncols, plan->latest_keys[i]))
+            return false;
+    return true;
+}
+
+/* Column `name` of b, matched as DuckDB binds names (case-insensitively). */
+static const struct batch_col *batch_col_ci(const struct batch *b, const char *name)
+{
+    for (size_t i = 0; i < b->ncols; i++)
+        if (!strcasecmp(b->cols[i].name, name))
+            return &b->cols[i];
+    return NULL;
+}
+
+/* A row filter of one tag set over one batch: accept[id] for the column's ids. */
+struct tag_filter {
+    const struct batch_col *c; /* NULL: the column is not in this batch (all NULL) */
+    uint8_t *accept;
+};
+
+/* Give g a selection of its own (snap-owned) made of rows[0..n). */
+static void seg_select(struct snap *s, struct hot_seg *g, uint32_t *rows, size_t n)
+{
+    s->sel = xreallocarray(s->sel, s->nsel + 1, sizeof(*s->sel));
+    s->sel[s->nsel++] = rows;
+    g->rows = rows;
+    g->start = 0;
+    g->count = n;
+}
+
+#define SEG_ROW(g, i) ((g)->rows ? (g)->rows[(g)->start + (i)] : (uint32_t)((g)->start + (i)))
+
+/* Keep only g's rows that pass the reference's `tag = 'v'` / `tag IN (...)`
+ * conjuncts (query.h): the scan then hands DuckDB a few rows instead of every
+ * row in the time bounds. Only conjuncts on a column the measurement has apply
+ * (otherwise the name may bind to something else); a file without that column has
+ * it NULL, which no conjunct accepts. */
+static void filter_tags(struct snap *s, struct hot_seg *g, const struct plan_ref *ref,
+                        const struct catalog_column *cols, size_t ncols)
+{
+    struct tag_filter f[16];
+    size_t nf = 0, n = 0, ndict = g->b->dict ? strdict_count(g->b->dict) : 0;
+    uint32_t *out;
+
+    for (size_t i = 0; i < ref->ntags && nf < 16 && g->count; i++) {
+        const struct query_tagset *t = &ref->tags[i];
+        const struct batch_col *c;
+        bool any = false;
+
+        if (!qe_column_named(cols, ncols, t->column))
+            continue;
+        c = batch_col_ci(g->b, t->column);
+        if (c && c->type != BATCH_STR)
+            continue; /* not a string here: DuckDB compares after a cast */
+        f[nf].c = c;
+        f[nf].accept = NULL;
+        if (c) {
+            f[nf].accept = xcalloc(ndict + 1, 1);
+            for (size_t k = 0; k < t->nvalues; k++) {
+                uint32_t id;
+                if (strdict_find(g->b->dict, t->values[k], t->lens[k], &id)) {
+                    f[nf].accept[id] = 1;
+                    any = true;
+                }
+            }
+        }
+        nf++;
+        if (!any)
+            g->count = 0; /* no row of this file can match */
+    }
+    if (nf == 0)
+        return;
+    out = xmalloc((g->count ? g->count : 1) * sizeof(*out));
+    for (size_t i = 0; i < g->count; i++) {
+        uint32_t r = SEG_ROW(g, i);
+        bool ok = true;
+        for (size_t k = 0; k < nf && ok; k++) {
+            const struct batch_col *c = f[k].c;
+            ok = c && (!c->valid || c->valid[r]) && f[k].accept[((const uint32_t *)c->data)[r]];
+        }
+        if (ok)
+            out[n++] = r;
+    }
+    seg_select(s, g, out, n);
+    for (size_t k = 0; k < nf; k++)
+        free(f[k].accept);
+}
+
+/* "Latest row per key" (plan.h) over a hot segment: keep, per key group, only the
+ * rows at the group's largest time in this file. The semi join of wrap_latest then
+ * picks the newest among files from a handful of rows per file. Keys must be
+ * string columns (tags) here; otherwise the segment is left whole. */
+static void latest_rows(struct hot *h, struct snap *s, struct hot_seg *g,
+                        const struct query_plan *plan)
+{
+    const struct batch_col *kc[16];
+    char name[512];
+    const uint32_t *memo;
+    size_t nmemo, nlen;
+    size_t nk = plan->nlatest_keys, ndict = g->b->dict ? strdict_count(g->b->dict) : 0;
+    size_t cap, n = 0;
+    struct slot {
+        uint32_t row; /* first row seen (from the end) of the group, UINT32_MAX = empty */
+        int64_t t;    /* the group's max time in this segment */
+    } * tab;
+    uint32_t *out;
+
+    if (nk == 0 || nk > 16 || g->count == 0)
+        return;
+    nlen = (size_t)snprintf(name, sizeof(name), "latest");
+    for (size_t k = 0; k < nk && nlen < sizeof(name); k++) {
+        kc[k] = batch_col_ci(g->b, plan->latest_keys[k]);
+        if (kc[k] && kc[k]->type != BATCH_STR)
+            return;
+        /* the memo is per column (\x1f never occurs in a column name we accept) */
+        nlen +=
+            (size_t)snprintf(name + nlen, sizeof(name) - nlen, "\x1f%s", kc[k] ? kc[k]->name : "");
+    }
+    if (nlen >= sizeof(name))
+        return;
+    if (hot_memo_get(h, g, name, &memo, &nmemo)) {
+        g->rows = memo; /* the block's: valid while g is pinned */
+        g->start = 0;
+        g->count = nmemo;
+        return;
+    }
+#define KEY_ID(k, r)                                                                               \
+    (!kc[k]                               ? (uint32_t)ndict                                        \
+     : (kc[k]->valid && !kc[k]->valid[r]) ? (uint32_t)ndict                                        \
+                                          : ((const uint32_t *)kc[k]->data)[r])
+    cap = 64;
+    while (cap < 2 * (ndict + 1) && cap < 2 * g->count)
+        cap *= 2;
+    tab = xmalloc(cap * sizeof(*tab));
+    for (size_t i = 0; i < cap; i++)
+        tab[i].row = UINT32_MAX;
+    out = xmalloc(g->count * sizeof(*out));
+    for (size_t i = g->count; i-- > 0;) { /* newest first: the first row of a group is its max */
+        uint32_t r = SEG_ROW(g, i);
+        uint64_t hv = 1469598103934665603ULL;
+        size_t slot;
+        for (size_t k = 0; k < nk; k++)
+            hv = (hv ^ KEY_ID(k, r)) * 1099511628211ULL;
+        for (slot = (size_t)(hv ^ (hv >> 29)) & (cap - 1);; slot = (slot + 1) & (cap - 1)) {
+            bool same = tab[slot].row != UINT32_MAX;
+            for (size_t k = 0; k < nk && same; k++)
+                same = KEY_ID(k, tab[slot].row) == KEY_ID(k, r);
+            if (tab[slot].row == UINT32_MAX || same)
+                break;
+        }
+        if (tab[slot].row == UINT32_MAX) {
+            tab[slot].row = r;
+            tab[slot].t = g->b->time_us[r];
+            out[n++] = r;
+            if (n * 2 > cap) { /* more groups than planned: leave the segment whole */
+                free(tab);
+                free(out);
+                return;
+            }
+        } else if (g->b->time_us[r] == tab[slot].t) {
+            out[n++] = r; /* a tie at the group's max time */
+        }
+    }
+#undef KEY_ID
+    free(tab);
+    {
+        uint32_t *keep = xmalloc((n ? n : 1) * sizeof(*keep));
+        memcpy(keep, out, n * sizeof(*keep));
+        hot_memo_put(h, g, name, keep, n);
+    }
+    seg_select(s, g, out, n);
+}
+
+size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, size_t nfiles,
+                  int64_t min_us, int64_t max_us, const struct query_plan *plan,
+                  const struct plan_ref *ref, const struct catalog_column *cols, size_t ncols,
+                  bool latest)
+{
+    size_t pinned = 0;
+
+    if (!h || nfiles == 0)
+        return 0;
+    s->hot = xcalloc(nfiles, sizeof(*s->hot));
+    for (size_t i = 0; i < nfiles; i++) {
+        struct hot_seg *g = &s->hot[s->nhot];
+        if (!hot_get(h, files[i].path, files[i].rows, g))
+            continue;
+        s->nhot++;
+        if (latest) /* no WHERE: the whole file, as the memo needs */
+            latest_rows(h, s, g, plan);
+        else {
+            hot_seg_bound(g, min_us, max_us);
+            filter_tags(s, g, ref, cols, ncols);
+        }
+        free(files[i].path);
+        files[i].path = NULL;
+        pinned++;
+    }
+    return pinned;
+}
+
+static bool same_columns(const struct batch *a, const struct batch *b)
+{
+    if (a->ncols != b->ncols)
+        return false;
+    for (size_t i = 0; i < a->ncols; i++)
+        if (a->cols[i].type != b->cols[i].type || strcmp(a->cols[i].name, b->cols[i].name) != 0)
+            return false;
+    return true;
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+    const struct duck_seg *x = a, *y = b;
+
+    if (x->b != y->b)
+        return (uintptr_t)x->b < (uintptr_t)y->b ? -1 : 1;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+void qe_add_hot_scans(struct duck *d, struct snap *s, struct buf *view)
+{
+    struct duck_seg *grp = xcalloc(s->nhot ? s->nhot : 1, sizeof(*grp));
+    bool *done = xcalloc(s->nhot ? s->nhot : 1, sizeof(*done));
+
+    for (size_t i = 0; i < s->nhot; i++) {
+        size_t n = 0;
+        if (done[i] || s->hot[i].count == 0)
+            continue;
+        for (size_t k = i; k < s->nhot; k++) {
+            if (done[k] || s->hot[k].count == 0 || !same_columns(s->hot[i].b, s->hot[k].b))
+                continue;
+            done[k] = true;
+            grp[n].b = s->hot[k].b;
+            grp[n].rows = s->hot[k].rows;
+            grp[n].start = s->hot[k].start;
+            grp[n].count = s->hot[k].count;
+            n++;
+        }
+        qsort(grp, n, sizeof(*grp), seg_cmp); /* a batch's segments adjacent: the scan packs them */
+        s->hot_scans = xreallocarray(s->hot_scans, s->nhot_scans + 1, sizeof(*s->hot_scans));
+        s->hot_scans[s->nhot_scans] = duck_scan_add_segs(d, grp, n);
+        buf_printf(view, " UNION ALL BY NAME SELECT * FROM arc_batch_scan(%" PRIu64 "::UBIGINT)",
+                   s->hot_scans[s->nhot_scans]);
+        s->nhot_scans++;
+    }
+    free(grp);
+    free(done);
+}
+
+void qe_release_hot(struct duck *d, struct hot *h, struct snap *s)
+{
+    for (size_t k = 0; k < s->nhot_scans; k++)
+        duck_scan_remove(d, s->hot_scans[k]);
+    free(s->hot_scans);
+    for (size_t k = 0; k < s->nhot; k++)
+        hot_release(h, &s->hot[k]);
+    free(s->hot);
+    for (size_t k = 0; k < s->nsel; k++)
+        free(s->sel[k]);
+    free(s->sel);
+}

@@ -1,0 +1,49 @@
+/* engine_int.h - what engine.c and engine_hot.c share inside the query engine. */
+#ifndef QUERY_ENGINE_INT_H
+#define QUERY_ENGINE_INT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct batch;
+struct buf;
+struct catalog_column;
+struct catalog_file;
+struct duck;
+struct hot;
+struct hot_seg;
+struct plan_ref;
+struct query_plan;
+
+/* What one reference of a running query reads besides Parquet files. */
+struct snap {
+    struct batch **batches;
+    size_t nbatches;
+    uint64_t *scan_ids;  /* one per batch, 0 = not registered */
+    struct hot_seg *hot; /* pinned in-memory files (storage/hot.h) */
+    size_t nhot;
+    uint64_t *hot_scans; /* arc_batch_scan ids over hot segments */
+    size_t nhot_scans;
+    uint32_t **sel; /* row selections made for hot segments (owned) */
+    size_t nsel;
+};
+
+/* The catalog's spelling of column `name` (case-insensitive), or NULL. */
+const char *qe_column_named(const struct catalog_column *cols, size_t n, const char *name);
+/* Will the engine wrap this reference for "latest row per key" (plan.h)? */
+bool qe_latest_applies(const struct query_plan *plan, const struct catalog_column *cols,
+                       size_t ncols);
+/* Pin the files[0..nfiles) the hot tier holds into s, narrowed to [min_us, max_us],
+ * ref's tag conjuncts or (latest) each file's newest rows per key; their paths
+ * become NULL (freed) so only the others are read from storage. Returns how many. */
+size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, size_t nfiles,
+                  int64_t min_us, int64_t max_us, const struct query_plan *plan,
+                  const struct plan_ref *ref, const struct catalog_column *cols, size_t ncols,
+                  bool latest);
+/* Append `UNION ALL BY NAME SELECT * FROM arc_batch_scan(id)` to view for each
+ * column list among s's non-empty pinned segments. */
+void qe_add_hot_scans(struct duck *d, struct snap *s, struct buf *view);
+/* Unregister the scans, unpin the segments, free the selections (after the result). */
+void qe_release_hot(struct duck *d, struct hot *h, struct snap *s);
+
+#endif
