@@ -32,6 +32,12 @@ struct scan_bind {
                               the query's result is freed */
     size_t nsegs;
     uint64_t rows;
+    pthread_mutex_t mu; /* guards the scan state's cursor; also orders memory for
+                           TSan, which cannot see DuckDB's own hand-offs: the query
+                           thread (which pinned the rows) unlocks it in bind, init
+                           holds it while it builds the state, every thread that
+                           fills a chunk takes it before and after, and the free of
+                           the bind data (before the rows are unpinned) takes it */
 };
 
 struct scan_state {
@@ -41,7 +47,6 @@ struct scan_state {
     size_t *cols;    /* projected output column -> batch column (DUCK_COL_TIME,
                         or past ncols: a row id DuckDB asked for) */
     size_t ncols;
-    pthread_mutex_t mu; /* guards the cursor: several threads scan at once */
     size_t seg, pos;    /* next rows to hand out */
 };
 
@@ -116,6 +121,9 @@ static void bind_free(void *p)
 {
     struct scan_bind *sb = p;
 
+    pthread_mutex_lock(&sb->mu); /* after every fill's unlock (see scan_bind.mu) */
+    pthread_mutex_unlock(&sb->mu);
+    pthread_mutex_destroy(&sb->mu);
     free(sb->segs);
     free(sb);
 }
@@ -146,6 +154,9 @@ static void bq_bind(duckdb_bind_info info)
     }
     for (size_t i = 0; i < sb->nsegs; i++)
         sb->rows += sb->segs[i].count;
+    pthread_mutex_init(&sb->mu, NULL);
+    pthread_mutex_lock(&sb->mu); /* publish (see scan_bind.mu) */
+    pthread_mutex_unlock(&sb->mu);
     duckdb_bind_set_cardinality(info, sb->rows, true);
     duckdb_bind_set_bind_data(info, sb, bind_free);
 }
@@ -157,7 +168,6 @@ static void state_free(void *p)
     for (size_t i = 0; i < st->njobs; i++)
         if (st->jobs[i].dict)
             duckdb_destroy_vector(&st->jobs[i].dict);
-    pthread_mutex_destroy(&st->mu);
     free(st->jobs);
     free(st->seg_job);
     free(st->cols);
@@ -172,7 +182,7 @@ static void bq_init(duckdb_init_info info)
     bool any_str = false;
     uint64_t threads;
 
-    pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_lock(&sb->mu); /* reads the rows, publishes st (see scan_bind.mu) */
     st->ncols = duckdb_init_get_column_count(info);
     st->cols = xcalloc(st->ncols ? st->ncols : 1, sizeof(*st->cols));
     for (size_t i = 0; i < st->ncols; i++) {
@@ -196,6 +206,7 @@ static void bq_init(duckdb_init_info info)
         }
         st->seg_job[i] = k;
     }
+    pthread_mutex_unlock(&sb->mu);
     duckdb_init_set_init_data(info, st, state_free);
     /* one thread per 16 vectors of rows: small scans stay on the calling thread */
     threads = sb->rows / (16 * duckdb_vector_size()) + 1;
@@ -271,7 +282,7 @@ static void bq_func(duckdb_function_info info, duckdb_data_chunk out)
     size_t cap = duckdb_vector_size(), total = 0, npc = 0, job = 0;
     struct piece pc[64];
 
-    pthread_mutex_lock(&st->mu);
+    pthread_mutex_lock(&sb->mu);
     while (total < cap && npc < 64) {
         const struct duck_seg *g;
         size_t n;
@@ -292,7 +303,7 @@ static void bq_func(duckdb_function_info info, duckdb_data_chunk out)
         st->pos += n;
         total += n;
     }
-    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(&sb->mu);
     for (size_t i = 0; i < st->ncols && total; i++) {
         duckdb_vector v = duckdb_data_chunk_get_vector(out, i);
         if (st->cols[i] == DUCK_COL_TIME || st->cols[i] < st->jobs[job].b->ncols) {
@@ -303,6 +314,8 @@ static void bq_func(duckdb_function_info info, duckdb_data_chunk out)
                 d[r] = (int64_t)r;
         }
     }
+    pthread_mutex_lock(&sb->mu); /* the reads above happen before the rows are freed */
+    pthread_mutex_unlock(&sb->mu);
     duckdb_data_chunk_set_size(out, total);
 }
 
