@@ -16,7 +16,8 @@
 #   2. queries: a fresh server, the identical TSBS cpu data set (driver.py gen: 100 hosts
 #      x 24 h at 10 s) loaded over HTTP, flushed, measured on disk, then the TSBS query
 #      set (queries/*.txt) run 1 cold + PEERS_RUNS warm times; answers compared across
-#      systems in the report.
+#      systems in the report. Arc's set runs twice: as started (recent files in its
+#      hot tier, the default) and after a restart with the hot tier off ("files only").
 # Writes bench/results/<date>.md and .png (driver.py report) and keeps the raw JSON in
 # build/peers/<date-time>/.
 #
@@ -142,6 +143,7 @@ open(path, "w").writelines(keep)
 PYEOF
 done
 [ "$DO_QUERIES" = 1 ] && for s in "${SYSTEMS[@]}"; do rm -f "$PEERS_RUN/queries-$s.json"; done
+[ "$DO_QUERIES" = 1 ] && [[ " ${SYSTEMS[*]} " == *" arc "* ]] && rm -f "$PEERS_RUN/queries-arc-files.json"
 for s in "${RUNNABLE[@]}"; do
   if [ "$DO_INGEST" = 1 ]; then
     for sh in "${SHAPES[@]}"; do
@@ -208,6 +210,17 @@ for r in rows:
         r["disk_kb_stopped"] = kb
 open(path, "w").writelines(json.dumps(r) + "\n" for r in rows)
 PYEOF
+    if [ "$s" = arc ]; then
+      # ours once more after a restart with the hot tier off: every file read from
+      # Parquet (what a query of data written before the restart costs); reported
+      # next to ours, never as a peer
+      note_load "queries arc-files"
+      if PEERS_ARC_ARGS="${PEERS_ARC_ARGS:-} --set query.hot_cache=false" start_arc "$PEERS_RUN/arc-tsbs"; then
+        "$PY" bench/peers/driver.py query arc "$SYS_URL" "$PEERS_RUN/queries-arc-files.json" --token "$TOKEN" --runs "$RUNS" ||
+          log "arc (files only): query driver failed"
+      fi
+      sys_stop
+    fi
   fi
 done
 
