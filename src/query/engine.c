@@ -321,8 +321,17 @@ static enum err user_error(struct query *q, enum err rc, struct errbuf *eb)
                               (double)q->qe->o.timeout_ms / 1000.0);
         return errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
     }
-    if (rc == ERR_DB)
+    if (rc == ERR_DB) {
+        /* DuckDB's "LINE n: ..." context quotes the composed statement (views with
+         * file paths and scan ids), not the user's text: cut it */
+        char *line = strstr(eb->msg, "\nLINE ");
+        if (line) {
+            while (line > eb->msg && (line[-1] == '\n' || line[-1] == ' '))
+                line--;
+            *line = '\0';
+        }
         eb->code = rc = ERR_INVAL;
+    }
     return rc;
 }
 
@@ -665,7 +674,8 @@ static enum err build_view(struct query *q, const struct query_req *r,
     }
     buf_append_str(view, " WHERE false");
     pinned = qe_pin_hot(qe->o.hot, s, lc.files, lc.nfiles, lc.min_us, lc.max_us, plan, ref, cols,
-                        ncols, qe_latest_applies(plan, cols, ncols) && !ref->nbounds && !ref->ntags);
+                        ncols, qe_latest_applies(plan, cols, ncols) && !ref->nbounds && !ref->ntags &&
+                            !ref->nnums);
     if (lc.nfiles > pinned) {
         bool first = true;
         buf_append_str(view, " UNION ALL BY NAME SELECT * FROM read_parquet([");

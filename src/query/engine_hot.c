@@ -3,7 +3,7 @@
  * For each file of a reference that the hot tier holds, the engine pins the file's
  * rows and narrows them before DuckDB sees any: to the reference's time bounds
  * (binary search, rows are in time order), to its `col = 'v'` / `col IN (...)`
- * conjuncts on string columns (a row selection), or, for a "latest row per key"
+ * conjuncts on string columns and `col <op> number` ones (a row selection), or, for a "latest row per key"
  * statement, to the file's newest rows per key (memoized with the file). The pinned
  * segments are then read through one arc_batch_scan per column list. DuckDB still
  * evaluates the whole statement; every narrowing only drops rows the statement can
@@ -52,10 +52,13 @@ static const struct batch_col *batch_col_ci(const struct batch *b, const char *n
     return NULL;
 }
 
-/* A row filter of one tag set over one batch: accept[id] for the column's ids. */
-struct tag_filter {
-    const struct batch_col *c; /* NULL: the column is not in this batch (all NULL) */
-    uint8_t *accept;
+/* A row filter over one batch: a tag set (accept[id] for the column's string ids)
+ * or a numeric comparison. c NULL: the column is not in this batch (all NULL, which
+ * no conjunct accepts). */
+struct row_filter {
+    const struct batch_col *c;
+    uint8_t *accept;            /* tag set */
+    const struct query_numcmp *num; /* numeric comparison */
 };
 
 /* Give g a selection of its own (snap-owned) made of rows[0..n). */
@@ -70,15 +73,55 @@ static void seg_select(struct snap *s, struct hot_seg *g, uint32_t *rows, size_t
 
 #define SEG_ROW(g, i) ((g)->rows ? (g)->rows[(g)->start + (i)] : (uint32_t)((g)->start + (i)))
 
-/* Keep only g's rows that pass the reference's `tag = 'v'` / `tag IN (...)`
- * conjuncts (query.h): the scan then hands DuckDB a few rows instead of every
- * row in the time bounds. Only conjuncts on a column the measurement has apply
- * (otherwise the name may bind to something else); a file without that column has
- * it NULL, which no conjunct accepts. */
-static void filter_tags(struct snap *s, struct hot_seg *g, const struct plan_ref *ref,
+/* Could `v <op> x` be true in DuckDB? False only when it certainly is not: the
+ * literal went through strtod and a decimal scale here, the column value may be an
+ * int64 beyond 2^53, and DuckDB may compare in DECIMAL, so a close call (within
+ * 1e-9 relative) is kept and left to DuckDB. NaN is kept: DuckDB orders it above
+ * every number. */
+static bool num_maybe(double v, const struct query_numcmp *n)
+{
+    double x = n->value, eps = (x < 0 ? -x : x) * 1e-9 + 1e-300;
+
+    if (v != v)
+        return true;
+    switch (n->op) {
+    case QUERY_NUM_GT: return v > x - eps;
+    case QUERY_NUM_GE: return v >= x - eps;
+    case QUERY_NUM_LT: return v < x + eps;
+    case QUERY_NUM_LE: return v <= x + eps;
+    case QUERY_NUM_EQ: return v >= x - eps && v <= x + eps;
+    }
+    return true;
+}
+
+static bool filter_pass(const struct row_filter *f, uint32_t r)
+{
+    const struct batch_col *c = f->c;
+    double v;
+
+    if (!c || (c->valid && !c->valid[r]))
+        return false; /* NULL: the conjunct is never true */
+    if (f->accept)
+        return f->accept[((const uint32_t *)c->data)[r]];
+    switch (c->type) {
+    case BATCH_F64: v = ((const double *)c->data)[r]; break;
+    case BATCH_I64: v = (double)((const int64_t *)c->data)[r]; break;
+    case BATCH_U64: v = (double)((const uint64_t *)c->data)[r]; break;
+    default: return true;
+    }
+    return num_maybe(v, f->num);
+}
+
+/* Keep only g's rows that can pass the reference's `col = 'v'` / `col IN (...)`
+ * conjuncts on string columns and `col <op> number` ones on numeric columns
+ * (query.h): the scan then hands DuckDB a few rows instead of every row in the time
+ * bounds. Only conjuncts on a column the measurement has apply (otherwise the name
+ * may bind to something else); a file without that column has it NULL, which no
+ * conjunct accepts. */
+static void filter_rows(struct snap *s, struct hot_seg *g, const struct plan_ref *ref,
                         const struct catalog_column *cols, size_t ncols)
 {
-    struct tag_filter f[16];
+    struct row_filter f[32];
     size_t nf = 0, n = 0, ndict = g->b->dict ? strdict_count(g->b->dict) : 0;
     uint32_t *out;
 
@@ -93,20 +136,31 @@ static void filter_tags(struct snap *s, struct hot_seg *g, const struct plan_ref
         if (c && c->type != BATCH_STR)
             continue; /* not a string here: DuckDB compares after a cast */
         f[nf].c = c;
-        f[nf].accept = NULL;
-        if (c) {
-            f[nf].accept = xcalloc(ndict + 1, 1);
-            for (size_t k = 0; k < t->nvalues; k++) {
-                uint32_t id;
-                if (strdict_find(g->b->dict, t->values[k], t->lens[k], &id)) {
-                    f[nf].accept[id] = 1;
-                    any = true;
-                }
+        f[nf].num = NULL;
+        f[nf].accept = xcalloc(ndict + 1, 1);
+        for (size_t k = 0; c && k < t->nvalues; k++) {
+            uint32_t id;
+            if (strdict_find(g->b->dict, t->values[k], t->lens[k], &id)) {
+                f[nf].accept[id] = 1;
+                any = true;
             }
         }
         nf++;
         if (!any)
             g->count = 0; /* no row of this file can match */
+    }
+    for (size_t i = 0; i < ref->nnums && nf < 32 && g->count; i++) {
+        const struct batch_col *c;
+
+        if (!qe_column_named(cols, ncols, ref->nums[i].column))
+            continue;
+        c = batch_col_ci(g->b, ref->nums[i].column);
+        if (c && c->type != BATCH_F64 && c->type != BATCH_I64 && c->type != BATCH_U64)
+            continue;
+        f[nf].c = c;
+        f[nf].num = &ref->nums[i];
+        f[nf].accept = NULL;
+        nf++;
     }
     if (nf == 0)
         return;
@@ -114,10 +168,8 @@ static void filter_tags(struct snap *s, struct hot_seg *g, const struct plan_ref
     for (size_t i = 0; i < g->count; i++) {
         uint32_t r = SEG_ROW(g, i);
         bool ok = true;
-        for (size_t k = 0; k < nf && ok; k++) {
-            const struct batch_col *c = f[k].c;
-            ok = c && (!c->valid || c->valid[r]) && f[k].accept[((const uint32_t *)c->data)[r]];
-        }
+        for (size_t k = 0; k < nf && ok; k++)
+            ok = filter_pass(&f[k], r);
         if (ok)
             out[n++] = r;
     }
@@ -230,7 +282,7 @@ size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, siz
             latest_rows(h, s, g, plan);
         else {
             hot_seg_bound(g, min_us, max_us);
-            filter_tags(s, g, ref, cols, ncols);
+            filter_rows(s, g, ref, cols, ncols);
         }
         free(files[i].path);
         files[i].path = NULL;

@@ -66,6 +66,9 @@ static void plan_free(struct query_plan *p)
             free(r->bounds[j].sql);
         free(r->bounds);
         query_tagsets_free(r->tags, r->ntags);
+        for (size_t j = 0; j < r->nnums; j++)
+            free(r->nums[j].column);
+        free(r->nums);
     }
     free(p->refs);
     for (size_t i = 0; i < p->nlatest_keys; i++)
@@ -242,6 +245,10 @@ static enum err plan_build(struct duck *d, const char *db, const char *sql, size
         r->ntags = s->ntags;
         s->tags = NULL;
         s->ntags = 0;
+        r->nums = s->nums;
+        r->nnums = s->nnums;
+        s->nums = NULL;
+        s->nnums = 0;
         r->database = xstrdup(s->database);
         r->measurement = xstrdup(s->measurement);
         r->view = xstrdup(s->view);

@@ -40,6 +40,8 @@ struct plan_ref {
     size_t nbounds;
     struct query_tagset *tags; /* string-column conjuncts (query.h), for row filters */
     size_t ntags;
+    struct query_numcmp *nums; /* numeric comparisons (query.h), for row filters */
+    size_t nnums;
 };
 
 struct query_plan {

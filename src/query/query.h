@@ -211,6 +211,17 @@ struct query_tagset {
 };
 void query_tagsets_free(struct query_tagset *t, size_t n);
 
+/* A WHERE conjunct `col <op> number` (op: > >= < <= =) on a reference's column with a
+ * numeric literal (INTEGER, BIGINT, DOUBLE, DECIMAL...): the same argument; used to drop
+ * rows that certainly fail it (engine_hot.c keeps a margin, so the comparison DuckDB
+ * makes decides every close call). */
+enum query_num_op { QUERY_NUM_GT, QUERY_NUM_GE, QUERY_NUM_LT, QUERY_NUM_LE, QUERY_NUM_EQ };
+struct query_numcmp {
+    char *column;
+    enum query_num_op op;
+    double value;
+};
+
 struct query_ref {
     char *database;     /* resolved database (owned) */
     char *measurement;  /* owned */
@@ -219,6 +230,8 @@ struct query_ref {
     size_t nbounds;
     struct query_tagset *tags; /* conjuncts on string columns */
     size_t ntags;
+    struct query_numcmp *nums; /* conjuncts comparing a column with a number */
+    size_t nnums;
 };
 
 struct query_rewrite {

@@ -521,6 +521,87 @@ static void conjunct_tags(struct query_ref *r, const struct jv *c, const char *a
     t->nvalues = n;
 }
 
+/* Is e a non-NULL numeric literal DuckDB compares exactly enough in a double
+ * (TINYINT..BIGINT, FLOAT, DOUBLE, DECIMAL)? Its value in *v. */
+static bool const_number(const struct jv *e, double *v)
+{
+    const struct jv *val, *t, *ti;
+    const char *id;
+    char *end;
+
+    if (!e || e->t != J_OBJ || !jstr(e, "class") || strcmp(jstr(e, "class"), "CONSTANT"))
+        return false;
+    val = jget(e, "value");
+    t = val ? jget(val, "type") : NULL;
+    id = t ? jstr(t, "id") : NULL;
+    if (!id || !jget(val, "value") || jget(val, "value")->t != J_RAW ||
+        (jget(val, "is_null") && jget(val, "is_null")->t == J_RAW &&
+         strcmp(jget(val, "is_null")->s, "false") != 0))
+        return false;
+    if (strcmp(id, "TINYINT") && strcmp(id, "SMALLINT") && strcmp(id, "INTEGER") &&
+        strcmp(id, "BIGINT") && strcmp(id, "FLOAT") && strcmp(id, "DOUBLE") &&
+        strcmp(id, "DECIMAL"))
+        return false;
+    errno = 0;
+    *v = strtod(jget(val, "value")->s, &end);
+    if (errno || end == jget(val, "value")->s || *end)
+        return false;
+    if (!strcmp(id, "DECIMAL")) { /* the unscaled integer; type_info has the scale */
+        const struct jv *sc;
+        long scale;
+        ti = jget(t, "type_info");
+        sc = ti ? jget(ti, "scale") : NULL;
+        if (!sc || sc->t != J_RAW)
+            return false;
+        scale = strtol(sc->s, &end, 10);
+        if (*end || scale < 0 || scale > 38)
+            return false;
+        while (scale-- > 0)
+            *v /= 10.0;
+    }
+    return *v == *v; /* not NaN */
+}
+
+/* `col <op> number` / `number <op> col` of the reference: record it in r->nums. */
+static void conjunct_nums(struct query_ref *r, const struct jv *c, const char *alias, bool single)
+{
+    const char *type = jstr(c, "type"), *col;
+    const struct jv *l = jget(c, "left"), *rt = jget(c, "right");
+    enum query_num_op op;
+    bool flip = false;
+    double v;
+
+    if (strcmp(jstr(c, "class"), "COMPARISON") != 0)
+        return;
+    if ((col = ref_col(l, alias, single)) && const_number(rt, &v))
+        flip = false;
+    else if ((col = ref_col(rt, alias, single)) && const_number(l, &v))
+        flip = true;
+    else
+        return;
+    if (!strcasecmp(col, "time"))
+        return;
+    if (!strcmp(type, "COMPARE_EQUAL"))
+        op = QUERY_NUM_EQ;
+    else if (!strcmp(type, "COMPARE_GREATERTHAN"))
+        op = flip ? QUERY_NUM_LT : QUERY_NUM_GT;
+    else if (!strcmp(type, "COMPARE_GREATERTHANOREQUALTO"))
+        op = flip ? QUERY_NUM_LE : QUERY_NUM_GE;
+    else if (!strcmp(type, "COMPARE_LESSTHAN"))
+        op = flip ? QUERY_NUM_GT : QUERY_NUM_LT;
+    else if (!strcmp(type, "COMPARE_LESSTHANOREQUALTO"))
+        op = flip ? QUERY_NUM_GE : QUERY_NUM_LE;
+    else
+        return;
+    if (r->nnums >= 16)
+        return;
+    r->nums = xreallocarray(r->nums, r->nnums + 1, sizeof(*r->nums));
+    r->nums[r->nnums].column = xstrdup(col);
+    r->nums[r->nnums].op = op;
+    r->nums[r->nnums].value = v;
+    r->nnums++;
+}
+
 static char *bound_json(const struct jv *expr)
 {
     struct buf b;
@@ -580,6 +661,7 @@ static void conjunct_bounds(struct query_ref *r, const struct jv *c, const char 
         return;
     }
     conjunct_tags(r, c, alias, single);
+    conjunct_nums(r, c, alias, single);
     if (strcmp(cls, "COMPARISON") != 0)
         return;
     l = jget(c, "left");
@@ -886,6 +968,9 @@ static void refs_free(struct query_ref *refs, size_t n)
             free(refs[i].bounds[k].select_json);
         free(refs[i].bounds);
         query_tagsets_free(refs[i].tags, refs[i].ntags);
+        for (size_t k = 0; k < refs[i].nnums; k++)
+            free(refs[i].nums[k].column);
+        free(refs[i].nums);
     }
     free(refs);
 }

@@ -100,6 +100,24 @@ def test_unknown_measurement_and_bad_sql(shared):
     assert r.status_code == 400
 
 
+def test_errors_do_not_quote_the_composed_statement(shared):
+    """DuckDB's "LINE 1: ..." context would quote the statement Arc composed (views with
+    file paths and scan ids), not the user's text: the answer keeps DuckDB's message
+    and drops that context."""
+    write_lp(shared, "qerr", "m,host=a v=1 1700000000000000000\nm,host=b v=2 1700003600000000000")
+    flush(shared)
+    write_lp(shared, "qerr", "m,host=c v=3 1700007200000000000")  # stays buffered
+    for sql in ("SELECT no_such_col FROM m", "SELECT v + 'x' FROM m WHERE host = 'a'",
+                "SELECT * FROM m WHERE time > 'not a time'"):
+        r = q(shared, sql, db="qerr")
+        assert r.status_code == 400, (sql, r.text)
+        err = r.json()["error"]
+        assert "Error" in err, err
+        for leak in ("LINE ", "read_parquet", "arc_batch_scan", ".parquet", "__arc_q"):
+            assert leak not in err, (sql, err)
+    assert "no_such_col" in q(shared, "SELECT no_such_col FROM m", db="qerr").json()["error"]
+
+
 # ------------------------------------------------------------------ formats
 
 def test_every_format(shared):

@@ -288,6 +288,66 @@ static void test_time_bounds(void **state)
     assert_int_equal(hi, t2026);
 }
 
+/* The row-filter conjuncts of ref 0 as text: "col=v1|v2;..." for tag sets, then
+ * "col>x" (op > >= < <= =) for numeric comparisons, in WHERE order. */
+static void conjuncts_of(struct fix *f, const char *sql, char *out, size_t cap)
+{
+    static const char *ops[] = {">", ">=", "<", "<=", "="};
+    struct query_rewrite rw;
+    struct errbuf eb;
+    size_t n = 0;
+
+    if (rewrite(f, sql, &rw, &eb) != ERR_OK)
+        fail_msg("%s: %s", sql, eb.msg);
+    out[0] = '\0';
+    assert_true(rw.nrefs >= 1);
+    for (size_t i = 0; i < rw.refs[0].ntags; i++) {
+        const struct query_tagset *t = &rw.refs[0].tags[i];
+        n += (size_t)snprintf(out + n, cap - n, "%s=", t->column);
+        for (size_t k = 0; k < t->nvalues; k++)
+            n += (size_t)snprintf(out + n, cap - n, "%s%s", k ? "|" : "", t->values[k]);
+        n += (size_t)snprintf(out + n, cap - n, ";");
+    }
+    for (size_t i = 0; i < rw.refs[0].nnums; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s%g;", rw.refs[0].nums[i].column,
+                              ops[rw.refs[0].nums[i].op], rw.refs[0].nums[i].value);
+    query_rewrite_release(&rw);
+}
+
+/* Which WHERE conjuncts become row filters for the hot tier (docs/query.md). */
+static void test_row_filter_conjuncts(void **state)
+{
+    struct fix *f = *state;
+    static const struct {
+        const char *sql, *want;
+    } cases[] = {
+        {"SELECT * FROM cpu WHERE host = 'a'", "host=a;"},
+        {"SELECT * FROM cpu WHERE 'a' = host AND region IN ('x', 'y')", "host=a;region=x|y;"},
+        {"SELECT * FROM cpu c WHERE c.host IN ('h1') AND c.usage > 90.5", "host=h1;usage>90.5;"},
+        {"SELECT * FROM cpu WHERE usage >= 90 AND 5 > n AND v <= -2.5e3 AND w = 1.25",
+         "usage>=90;n<5;v<=-2500;w=1.25;"},
+        {"SELECT * FROM cpu WHERE x < 12.345", "x<12.345;"},
+        /* never: OR, NOT IN, NULL literals, casts, expressions, time, other tables */
+        {"SELECT * FROM cpu WHERE host = 'a' OR host = 'b'", ""},
+        {"SELECT * FROM cpu WHERE host NOT IN ('a')", ""},
+        {"SELECT * FROM cpu WHERE host IN ('a', NULL)", ""},
+        {"SELECT * FROM cpu WHERE host = 'a'::VARCHAR OR usage > 1", ""},
+        {"SELECT * FROM cpu WHERE lower(host) = 'a' AND usage + 1 > 2", ""},
+        {"SELECT * FROM cpu WHERE n > 99999999999999999999", ""}, /* HUGEINT */
+        {"SELECT * FROM cpu WHERE time = 5", ""},
+        {"SELECT * FROM cpu a JOIN mem b ON a.host = b.host WHERE b.host = 'x' AND b.v > 1", ""},
+        {"SELECT * FROM cpu a JOIN mem b ON a.host = b.host WHERE host = 'x'", ""},
+        {"SELECT * FROM (SELECT * FROM cpu) WHERE host = 'x'", ""},
+    };
+    char got[512];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        conjuncts_of(f, cases[i].sql, got, sizeof(got));
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].sql, got, cases[i].want);
+    }
+}
+
 /* Volatile functions (and samples) make a statement uncacheable; plain ones do not. */
 static void test_volatile_detection(void **state)
 {
@@ -584,6 +644,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuilt_sql, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_filter_conjuncts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_volatile_detection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_result_size, setup, teardown),
         cmocka_unit_test(test_cache),
