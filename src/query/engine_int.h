@@ -33,9 +33,10 @@ const char *qe_column_named(const struct catalog_column *cols, size_t n, const c
 /* Will the engine wrap this reference for "latest row per key" (plan.h)? */
 bool qe_latest_applies(const struct query_plan *plan, const struct catalog_column *cols,
                        size_t ncols);
-/* Pin the files[0..nfiles) the hot tier holds into s, narrowed to [min_us, max_us],
- * ref's tag conjuncts or (latest) each file's newest rows per key; their paths
- * become NULL (freed) so only the others are read from storage. Returns how many. */
+/* If the hot tier holds every one of files[0..nfiles), pin them into s, narrowed to
+ * [min_us, max_us] and ref's conjuncts, or (latest) to each file's newest rows per
+ * key, set their paths to NULL (freed) and return nfiles; otherwise pin nothing and
+ * return 0 (the files are read from storage). */
 size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, size_t nfiles,
                   int64_t min_us, int64_t max_us, const struct query_plan *plan,
                   const struct plan_ref *ref, const struct catalog_column *cols, size_t ncols,
