@@ -638,7 +638,7 @@ static enum err build_view(struct query *q, const struct query_req *r,
     struct list_ctx lc = {.qe = qe, .db = ref->database, .m = ref->measurement};
     struct catalog_column *cols = NULL;
     size_t ncols = 0, buffered = 0, pinned;
-    bool bounded;
+    bool bounded, latest;
     enum err rc;
 
     if (r->can_db && !r->can_db(r->can_db_ctx, ref->database))
@@ -673,9 +673,9 @@ static enum err build_view(struct query *q, const struct query_req *r,
         duck_sql_ident_append(view, cols[i].name);
     }
     buf_append_str(view, " WHERE false");
+    latest = qe_latest_applies(plan, cols, ncols) && !ref->nbounds && !ref->ntags && !ref->nnums;
     pinned = qe_pin_hot(qe->o.hot, s, lc.files, lc.nfiles, lc.min_us, lc.max_us, plan, ref, cols,
-                        ncols, qe_latest_applies(plan, cols, ncols) && !ref->nbounds && !ref->ntags &&
-                            !ref->nnums);
+                        ncols, latest);
     if (lc.nfiles > pinned) {
         bool first = true;
         buf_append_str(view, " UNION ALL BY NAME SELECT * FROM read_parquet([");
@@ -708,7 +708,11 @@ static enum err build_view(struct query *q, const struct query_req *r,
                         ref->measurement);
         goto out;
     }
-    if (plan->nlatest_keys && plan->nrefs == 1) {
+    if (latest && pinned == lc.nfiles && pinned > 0 && buffered == 0) {
+        /* every row comes from memory, already cut to each key group's newest rows
+         * (qe_pin_hot): the semi join would only repeat that */
+        q->prof.latest = true;
+    } else if (plan->nlatest_keys && plan->nrefs == 1) {
         size_t before = view->len;
         wrap_latest(plan, cols, ncols, view);
         q->prof.latest = view->len != before;

@@ -3,8 +3,8 @@
  * For each file of a reference that the hot tier holds, the engine pins the file's
  * rows and narrows them before DuckDB sees any: to the reference's time bounds
  * (binary search, rows are in time order), to its `col = 'v'` / `col IN (...)`
- * conjuncts on string columns and `col <op> number` ones (a row selection), or, for a "latest row per key"
- * statement, to the file's newest rows per key (memoized with the file). The pinned
+ * conjuncts on string columns and `col <op> number` ones (a row selection), or, for a "latest row
+ * per key" statement, to the file's newest rows per key (memoized with the file). The pinned
  * segments are then read through one arc_batch_scan per column list. DuckDB still
  * evaluates the whole statement; every narrowing only drops rows the statement can
  * never use (docs/query.md "Hot tier"). */
@@ -57,7 +57,7 @@ static const struct batch_col *batch_col_ci(const struct batch *b, const char *n
  * no conjunct accepts). */
 struct row_filter {
     const struct batch_col *c;
-    uint8_t *accept;            /* tag set */
+    uint8_t *accept;                /* tag set */
     const struct query_numcmp *num; /* numeric comparison */
 };
 
@@ -85,11 +85,16 @@ static bool num_maybe(double v, const struct query_numcmp *n)
     if (v != v)
         return true;
     switch (n->op) {
-    case QUERY_NUM_GT: return v > x - eps;
-    case QUERY_NUM_GE: return v >= x - eps;
-    case QUERY_NUM_LT: return v < x + eps;
-    case QUERY_NUM_LE: return v <= x + eps;
-    case QUERY_NUM_EQ: return v >= x - eps && v <= x + eps;
+    case QUERY_NUM_GT:
+        return v > x - eps;
+    case QUERY_NUM_GE:
+        return v >= x - eps;
+    case QUERY_NUM_LT:
+        return v < x + eps;
+    case QUERY_NUM_LE:
+        return v <= x + eps;
+    case QUERY_NUM_EQ:
+        return v >= x - eps && v <= x + eps;
     }
     return true;
 }
@@ -104,10 +109,17 @@ static bool filter_pass(const struct row_filter *f, uint32_t r)
     if (f->accept)
         return f->accept[((const uint32_t *)c->data)[r]];
     switch (c->type) {
-    case BATCH_F64: v = ((const double *)c->data)[r]; break;
-    case BATCH_I64: v = (double)((const int64_t *)c->data)[r]; break;
-    case BATCH_U64: v = (double)((const uint64_t *)c->data)[r]; break;
-    default: return true;
+    case BATCH_F64:
+        v = ((const double *)c->data)[r];
+        break;
+    case BATCH_I64:
+        v = (double)((const int64_t *)c->data)[r];
+        break;
+    case BATCH_U64:
+        v = (double)((const uint64_t *)c->data)[r];
+        break;
+    default:
+        return true;
     }
     return num_maybe(v, f->num);
 }
@@ -263,6 +275,95 @@ static void latest_rows(struct hot *h, struct snap *s, struct hot_seg *g,
     seg_select(s, g, out, n);
 }
 
+/* The key of row r of g into k: per key column its string's length (size_t) and
+ * bytes, NULL as the length SIZE_MAX; false if a key column is not a string column
+ * of g's batch. */
+static bool latest_key(const struct hot_seg *g, const struct query_plan *plan, uint32_t r,
+                       struct buf *k)
+{
+    buf_reset(k);
+    for (size_t i = 0; i < plan->nlatest_keys; i++) {
+        const struct batch_col *c = batch_col_ci(g->b, plan->latest_keys[i]);
+        size_t len;
+        const char *v;
+        if (c && c->type != BATCH_STR)
+            return false;
+        if (!c || (c->valid && !c->valid[r])) {
+            len = SIZE_MAX; /* no string has this length */
+            buf_append(k, (const char *)&len, sizeof(len));
+            continue;
+        }
+        v = strdict_get(g->b->dict, ((const uint32_t *)c->data)[r], &len);
+        buf_append(k, (const char *)&len, sizeof(len));
+        buf_append(k, v, len);
+    }
+    return true;
+}
+
+/* After latest_rows() on every file: keep, per key group, only the rows at the
+ * group's largest time over all the files (the keys are compared by their strings:
+ * each batch has its own dictionary). wrap_latest's semi join then sees one row per
+ * group (more on ties) instead of one per group and file. */
+static void latest_across(struct snap *s, const struct query_plan *plan)
+{
+    struct ent {
+        char *key;
+        size_t len;
+        int64_t t;
+    } * tab;
+    size_t cap = 64, total = 0;
+    struct buf k;
+
+    for (size_t i = 0; i < s->nhot; i++)
+        total += s->hot[i].count;
+    while (cap < 2 * total)
+        cap *= 2;
+    tab = xcalloc(cap, sizeof(*tab));
+    buf_init(&k, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < s->nhot; i++) {
+            struct hot_seg *g = &s->hot[i];
+            uint32_t *out = pass ? xmalloc((g->count ? g->count : 1) * sizeof(*out)) : NULL;
+            size_t n = 0;
+            for (size_t j = 0; j < g->count; j++) {
+                uint32_t r = SEG_ROW(g, j);
+                int64_t t = g->b->time_us[r];
+                uint64_t hv = 1469598103934665603ULL;
+                size_t slot;
+                if (!latest_key(g, plan, r, &k)) { /* not comparable here: keep it */
+                    if (pass)
+                        out[n++] = r;
+                    continue;
+                }
+                for (size_t b = 0; b < k.len; b++)
+                    hv = (hv ^ (unsigned char)k.data[b]) * 1099511628211ULL;
+                for (slot = (size_t)(hv ^ (hv >> 29)) & (cap - 1); tab[slot].key;
+                     slot = (slot + 1) & (cap - 1))
+                    if (tab[slot].len == k.len && !memcmp(tab[slot].key, k.data, k.len))
+                        break;
+                if (!pass) {
+                    if (!tab[slot].key) {
+                        tab[slot].key = xmalloc(k.len ? k.len : 1);
+                        memcpy(tab[slot].key, k.data, k.len);
+                        tab[slot].len = k.len;
+                        tab[slot].t = t;
+                    } else if (t > tab[slot].t) {
+                        tab[slot].t = t;
+                    }
+                } else if (t == tab[slot].t) {
+                    out[n++] = r;
+                }
+            }
+            if (pass)
+                seg_select(s, g, out, n);
+        }
+    }
+    for (size_t i = 0; i < cap; i++)
+        free(tab[i].key);
+    free(tab);
+    buf_release(&k);
+}
+
 size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, size_t nfiles,
                   int64_t min_us, int64_t max_us, const struct query_plan *plan,
                   const struct plan_ref *ref, const struct catalog_column *cols, size_t ncols,
@@ -296,6 +397,8 @@ size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, siz
         free(files[i].path);
         files[i].path = NULL;
     }
+    if (latest && nfiles > 1)
+        latest_across(s, plan);
     return nfiles;
 }
 

@@ -485,6 +485,53 @@ LATEST_PLAIN = [(sql.replace(" ORDER BY ", " WHERE true ORDER BY ", 1), True)
                 if sql.startswith("SELECT DISTINCT ON") and " WHERE " not in sql]
 
 
+def late(h, col="time", minute=40):
+    """Time bounds on hour h that reach only the files of write FLUSHES (the one after
+    load()): write k's rows lie at minutes [10k, 10k + 6:48) of every hour, so minute
+    40 on lists one file per (measurement, hour); minute 30 on also lists write 3's.
+    (Not `< next hour`: files are pruned with the bound included, and write 0's file
+    of the next hour starts exactly on it.)"""
+    return "%s >= '2026-01-01 %02d:%02d:00' AND %s <= '2026-01-01 %02d:59:59'" % (
+        col, h, minute, col, h)
+
+
+# queries whose every reference lists only files of write FLUSHES (hot_files == files
+# where those are in memory); NEWEST_CM reads only cpu and mem (buffered_writes())
+NEWEST_CM = [
+    ("SELECT * FROM cpu WHERE %s" % late(3), False),
+    ("SELECT * FROM cpu WHERE time >= '2026-01-01 03:40:00'", False),
+    ("SELECT * FROM cpu WHERE %s AND host = 'h1'" % late(1), False),
+    ("SELECT * FROM cpu WHERE %s AND host IN ('h0', 'h4') AND usage > 185" % late(2), False),
+    ("SELECT count(*), sum(usage), count(region), count(rack), min(time), max(time) FROM cpu "
+     "WHERE %s" % late(0), False),
+    ("SELECT DISTINCT ON (host) * FROM cpu WHERE %s ORDER BY host, time DESC" % late(2), True),
+    ("SELECT * FROM cpu WHERE %s ORDER BY time DESC, host LIMIT 7" % late(1), True),
+    ("SELECT * FROM mem WHERE %s" % late(2), False),
+    ("SELECT * FROM mem WHERE %s AND zone = 'z1'" % late(0), False),
+    ("SELECT time_bucket(INTERVAL '1 minute', time) AS b, count(*), sum(used) FROM mem "
+     "WHERE %s GROUP BY ALL" % late(3), False),
+    # every hour's newest file, one reference each
+    (" UNION ALL ".join("SELECT host, time, usage FROM cpu WHERE %s" % late(h)
+                        for h in range(HOURS)), False),
+    ("SELECT c.time, c.host, c.usage, m.free FROM cpu c JOIN mem m "
+     "ON m.time = c.time + INTERVAL '3 microseconds' AND m.hostname = 'srvB' "
+     "WHERE %s AND %s" % (late(1, "c.time"), late(1, "m.time")), False),
+]
+NEWEST = NEWEST_CM + [
+    ("SELECT * FROM disk WHERE %s" % late(1), False),
+    ("SELECT * FROM events WHERE %s" % late(3), False),
+    ("SELECT * FROM wid WHERE %s" % late(2), False),
+    ("SELECT DISTINCT ON (k) k, time, v FROM lt WHERE %s ORDER BY k, time DESC" % late(0), True),
+]
+# and ones that also list write 3's file, which no test keeps in memory (restart,
+# WAL replay, compaction): read all from Parquet
+SPANNING = [
+    ("SELECT * FROM cpu WHERE %s" % late(2, minute=30), False),
+    ("SELECT count(*), sum(usage), max(time) FROM cpu WHERE %s" % late(3, minute=30), False),
+    ("SELECT * FROM mem WHERE %s" % late(1, minute=30), False),
+]
+
+
 class Answer:
     def __init__(self, r):
         self.status = r.status_code
@@ -506,6 +553,13 @@ class Answer:
 
     def hot(self):
         return int(self.profile.get("hot_files", -1))
+
+
+def metric(srv, name):
+    for line in srv.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("metric %s missing" % name)
 
 
 def query(srv, sql, db=DB):
@@ -562,7 +616,8 @@ def compare(ref, others, battery, db=DB):
 
 def check_profiles(battery, cold, hot, *, all_hot):
     """cold: hot_files=0 everywhere; hot: same files as cold, hot_files == files when
-    every file is in memory (all_hot) else <= files. Returns problems."""
+    every file is in memory (all_hot), else 0 or files (a reference reads its files
+    from memory only when all of them are there: engine_hot.c). Returns problems."""
     bad = []
     for (sql, _), c, h in zip(battery, cold, hot):
         if c.status != 200:
@@ -573,8 +628,41 @@ def check_profiles(battery, cold, hot, *, all_hot):
             bad.append("files differ: %s hot=%s cold=%s" % (sql, h.profile, c.profile))
         if all_hot and h.hot() != h.files():
             bad.append("hot_files != files: %s %s" % (sql, h.profile))
+        if h.hot() not in (0, h.files()) and sql.count(" FROM ") < 2:
+            bad.append("hot_files neither 0 nor files: %s %s" % (sql, h.profile))
         if not 0 <= h.hot() <= h.files():
             bad.append("hot_files out of range: %s %s" % (sql, h.profile))
+    return bad
+
+
+def only_newest_hot(battery, hot):
+    """After a restart and one flush: a single reference that read from memory listed
+    only that flush's files (at most HOURS of a measurement). Returns problems."""
+    return ["hot_files from more than the newest files: %s %s" % (sql, a.profile)
+            for (sql, _), a in zip(battery, hot)
+            if a.status == 200 and a.profile.get("refs") == "1" and a.hot() > 0
+            and a.files() > HOURS]
+
+
+def check_newest(cold, hot, *, in_memory, measurements=None):
+    """NEWEST (only the cpu and mem queries when measurements=cm) and SPANNING on
+    both servers: the same non-empty answers; NEWEST's files all from memory when
+    in_memory (hot_files == files > 0), else none of them; SPANNING lists write 3's
+    file next to write FLUSHES' (2 files) and reads both from Parquet, since the
+    older one is not in memory. Returns problems."""
+    newest = NEWEST_CM if measurements == "cm" else NEWEST
+    battery = newest + SPANNING
+    got, bad = compare(cold, [("hot", hot)], battery)
+    for i, ((sql, _), c, a) in enumerate(zip(battery, got["ref"], got["hot"])):
+        if c.status != 200 or not c.data or a.status != 200:
+            bad.append("no rows: %s %s %s" % (sql, c.error, a.error))
+            continue
+        want = (0 if i >= len(newest) or not in_memory else a.files())
+        if a.files() == 0 or a.hot() != want or a.files() != c.files() or c.hot() != 0:
+            bad.append("expected hot_files=%s of files>0: %s\n  hot: %s\n  cold: %s"
+                       % ("files" if want else 0, sql, a.profile, c.profile))
+        if i >= len(newest) and a.files() != 2:
+            bad.append("expected 2 files: %s %s" % (sql, a.profile))
     return bad
 
 
@@ -614,10 +702,11 @@ def test_answers_equal_hot_cold_and_evicting(arc_factory):
                 a = got["hot"][BATTERY.index((sql, False))]
                 assert int(a.profile["buffered_rows"]) > 0, (sql, a.profile)
             assert query(hot, "SELECT count(*) FROM cpu WHERE pod = 'p1'").data == [[48]]
-        # the 1 MiB server evicted: some queries read some files from Parquet
+        # the 1 MiB server evicted: some queries read their files from Parquet, and
+        # the tier still holds the newest batches
         ev = [a for a in got["evict"][:n] if a.status == 200 and a.files() > 0]
         assert any(a.hot() < a.files() for a in ev), "nothing was evicted"
-        assert any(a.hot() > 0 for a in ev), "nothing stayed in memory"
+        assert metric(evict, "arc_hot_files") > 0, "nothing stayed in memory"
     assert not problems, "\n\n".join(problems)
 
 
@@ -633,15 +722,22 @@ def test_restart_reads_parquet_then_new_flushes_are_hot(arc_factory):
         if a.status == 200 and a.hot() != 0:
             bad.append("hot file after restart: %s %s" % (sql, a.profile))
     assert not bad, "\n\n".join(bad)
-    # one more flush: only its files are in memory
+    # one more flush: only its files are in memory; a reference that lists one of
+    # the older files too reads all of them from Parquet
     write_step([hot, cold], FLUSHES)
     flush(hot)
     flush(cold)
     got, bad = compare(cold, [("hot", hot)], BATTERY_SUBSET)
+    bad += check_profiles(BATTERY_SUBSET, got["ref"], got["hot"], all_hot=False)
+    bad += only_newest_hot(BATTERY_SUBSET, got["hot"])
+    bad += check_newest(cold, hot, in_memory=True)
     assert not bad, "\n\n".join(bad)
     a = query(hot, "SELECT count(*) FROM cpu")
-    assert a.profile["files"] == str(HOURS * (FLUSHES + 1)) and a.profile["hot_files"] == str(HOURS)
+    assert a.profile["files"] == str(HOURS * (FLUSHES + 1)) and a.profile["hot_files"] == "0"
     assert a.data == [[HOURS * 12 * 5 * (FLUSHES + 1)]]
+    a = query(hot, "SELECT count(*) FROM cpu WHERE %s" % late(2))
+    assert a.profile["files"] == a.profile["hot_files"] == "1", a.profile
+    assert a.data == [[12 * 5]]
 
 
 def test_kill_with_wal_replays_into_memory(arc_factory):
@@ -659,12 +755,25 @@ def test_kill_with_wal_replays_into_memory(arc_factory):
     flush(hot)
     flush(cold)
     got, bad = compare(cold, [("hot", hot)], BATTERY_SUBSET)
+    bad += check_profiles(BATTERY_SUBSET, got["ref"], got["hot"], all_hot=False)
+    bad += only_newest_hot(BATTERY_SUBSET, got["hot"])
+    # the replayed rows were flushed after the restart: only their files (cpu, mem)
+    # are in memory
+    bad += check_newest(cold, hot, in_memory=True, measurements="cm")
     assert not bad, "\n\n".join(bad)
     a = query(hot, "SELECT count(*) FROM cpu")
     assert a.data == query(cold, "SELECT count(*) FROM cpu").data == [[HOURS * 12 * 5 * 5 + 1]]
-    # the replayed rows were flushed after the restart: only their files are in memory
     assert a.profile["files"] == str(HOURS * (FLUSHES + 1)), a.profile
-    assert a.profile["hot_files"] == str(HOURS), a.profile
+    assert a.profile["hot_files"] == "0", a.profile
+    # hour 0's replayed file also holds the late h9 row (minute 0): alone in memory
+    # from minute 40 on; next to write 0's file (Parquet) in minutes 0-10
+    for lo, hi, files, hot_files, want in (("00:40", "00:59", "1", "1", [[60, 12, 0]]),
+                                           ("00:00", "00:09", "2", "0", [[61, 0, 1]])):
+        sql = ("SELECT count(*), count(pod), count(*) FILTER (WHERE host = 'h9') FROM cpu "
+               "WHERE time >= '2026-01-01 %s:00' AND time <= '2026-01-01 %s:59'" % (lo, hi))
+        a, c = query(hot, sql), query(cold, sql)
+        assert a.data == c.data == want, (sql, a.data, c.data)
+        assert (a.profile["files"], a.profile["hot_files"]) == (files, hot_files), (sql, a.profile)
 
 
 def compaction_trigger(srv):
@@ -698,21 +807,32 @@ def test_compaction_forgets_merged_files(arc_factory):
     a = query(hot, "SELECT count(*) FROM cpu WHERE time >= '2026-01-01 01:00:00' "
                    "AND time <= '2026-01-01 01:59:59'")
     assert a.profile["files"] == "1" and a.profile["hot_files"] == "0", a.profile
-    # new flushes into the compacted hours are hot again, the merged files are not
+    # new flushes into the compacted hours are hot again, the merged files are not:
+    # the hour (merged + new) is read from Parquet, its minutes 40-60 (new only) from
+    # memory
     write_step([hot, cold], FLUSHES)
     flush(hot)
     flush(cold)
     a = query(hot, "SELECT count(*) FROM cpu WHERE time >= '2026-01-01 01:00:00' "
                    "AND time <= '2026-01-01 01:59:59'")
-    assert a.profile["files"] == "2" and a.profile["hot_files"] == "1", a.profile
+    assert a.profile["files"] == "2" and a.profile["hot_files"] == "0", a.profile
+    assert a.data == [[12 * 5 * (FLUSHES + 1)]], a.data
+    a = query(hot, "SELECT count(*) FROM cpu WHERE %s" % late(1))
+    assert a.profile["files"] == a.profile["hot_files"] == "1", a.profile
+    assert a.data == [[12 * 5]], a.data
     got, bad = compare(cold, [("hot", hot)], BATTERY_SUBSET)
+    bad += ["hot_files neither 0 nor files: %s %s" % (s, a.profile)
+            for (s, _), a in zip(BATTERY_SUBSET, got["hot"])
+            if a.status == 200 and a.profile["refs"] == "1" and a.hot() not in (0, a.files())]
+    bad += check_newest(cold, hot, in_memory=True)
     assert not bad, "\n\n".join(bad)
     # and compacting those again (merged + new) forgets the new one too
     res = compaction_trigger(hot)
     assert res["files_out"] == PARTS, res
-    got, bad = compare(cold, [("hot", hot)], BATTERY_SUBSET)
+    got, bad = compare(cold, [("hot", hot)], BATTERY_SUBSET + NEWEST)
     bad += ["hot file after 2nd compaction: %s %s" % (s, a.profile)
-            for (s, _), a in zip(BATTERY_SUBSET, got["hot"]) if a.status == 200 and a.hot() != 0]
+            for (s, _), a in zip(BATTERY_SUBSET + NEWEST, got["hot"])
+            if a.status == 200 and a.hot() != 0]
     assert not bad, "\n\n".join(bad)
 
 
@@ -748,10 +868,13 @@ def test_drop_database_then_reuse_name(arc_factory):
 def test_flushes_racing_with_queries(arc_factory):
     """Writers flush over and over while readers count: every query sees each
     acknowledged row exactly once (never from both the buffer and memory, never
-    from both memory and Parquet), and the ids it sees are a prefix."""
+    from both memory and Parquet), and the ids it sees are a prefix. The tier (2 MiB)
+    cannot keep every file, so the counts over all rows soon read Parquet; the
+    counts over the newest rows read the files just flushed, from memory."""
     hot = arc_factory(*BASE, "--set", "query.hot_cache_mb=2", name="hot")
     acked = [0]
     nq = [0]
+    nhot = [0]  # queries of the newest rows that read all their files from memory
     stop = threading.Event()
     errors = []
 
@@ -778,13 +901,28 @@ def test_flushes_racing_with_queries(arc_factory):
                 return
             nq[0] += 1
             n, d, mx, w1 = a.data[0]
-            if not (n == d and mx == n - 1 and n >= before):
+            if not (n == d and mx == n - 1 and n >= before) or a.hot() not in (0, a.files()):
                 errors.append((before, a.data, a.profile))
                 return
             a = query(hot, "SELECT count(*) FROM race WHERE host = 'w1'")
             if a.status != 200 or a.data[0][0] < before // 4:
                 errors.append(("w1", before, a.data, a.profile))
                 return
+            # the newest rows (id n at T0 + n s): ids lo.. without a gap or a repeat
+            lo = max(0, before - 500)
+            a = query(hot, "SELECT count(*), count(DISTINCT id), coalesce(min(id), -1), "
+                           "coalesce(max(id), -1) FROM race WHERE time >= '%s'"
+                           % ts((T0 + lo) * 1_000_000))
+            if a.status != 200:
+                errors.append(("newest", before, a.error))
+                return
+            n, d, mn, mx = a.data[0]
+            if not (n == d and n >= before - lo and (n == 0 or (mn == lo and mx == lo + n - 1))) \
+                    or a.hot() not in (0, a.files()):
+                errors.append(("newest", before, lo, a.data, a.profile))
+                return
+            if a.files() > 0 and a.hot() == a.files():
+                nhot[0] += 1
 
     threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader)
                                                     for _ in range(3)]
@@ -796,10 +934,17 @@ def test_flushes_racing_with_queries(arc_factory):
         t.join(timeout=slow(60))
     assert not errors, errors
     assert nq[0] >= 10, nq
+    assert nhot[0] >= 3, (nhot, nq)
+    assert metric(hot, "arc_hot_evicted_batches_total") > 0, "the tier kept every file"
     flush(hot)
     a = query(hot, "SELECT count(*), count(DISTINCT id) FROM race")
     assert a.data == [[12000, 12000]]
-    assert int(a.profile["hot_files"]) > 0
+    assert int(a.profile["files"]) > 0 and a.hot() in (0, a.files()), a.profile
+    # the last two flushes (ids 11400-11799, 11800-11999) are in memory
+    a = query(hot, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM race "
+                   "WHERE time >= '%s'" % ts((T0 + 11400) * 1_000_000))
+    assert a.data == [[600, 600, 11400, 11999]], a.data
+    assert a.profile["files"] == a.profile["hot_files"] == "2", a.profile
 
 
 # ------------------------------------------------------------------ large batches
@@ -953,10 +1098,22 @@ def test_cancelled_queries_release_their_pins(arc_factory):
         assert r.status_code in (429, 504), r.text
         assert time.monotonic() < deadline, "the abandoned stream still holds the query slot"
         time.sleep(0.1)
-    # newer batches push the pinned-then-released ones out
+    # newer batches push the pinned-then-released ones out (all of big: some files
+    # from Parquet, so all of them), and are read from memory themselves
     for lo in range(30_000, 60_000, 10_000):
         write_lp(srv, big_lines(lo, lo + 10_000))
         flush(srv)
     a = query(srv, "SELECT count(*), count(DISTINCT s) FROM big")
     assert a.data == [[60_000, 60_000]]
-    assert 0 < int(a.profile["hot_files"]) < int(a.profile["files"]) == 6, a.profile
+    assert a.profile["files"] == "6" and a.profile["hot_files"] == "0", a.profile
+
+    def batches(lo, hi):  # the rows of flushes lo..hi-1 (10 000 rows 30 ms apart each)
+        return ("SELECT count(*), count(DISTINCT s), min(v), max(v) FROM big "
+                "WHERE time >= '%s' AND time <= '%s'"
+                % (ts(BIG_T0 + lo * 10_000 * 30_000), ts(BIG_T0 + (hi * 10_000 - 1) * 30_000)))
+    a = query(srv, batches(0, 1))
+    assert a.data == [[10_000, 10_000, 0, 999]], a.data
+    assert a.profile["files"] == "1" and a.profile["hot_files"] == "0", a.profile
+    a = query(srv, batches(4, 6))
+    assert a.data == [[20_000, 20_000, 0, 999]], a.data
+    assert a.profile["files"] == a.profile["hot_files"] == "2", a.profile
