@@ -136,6 +136,8 @@ def dropped(line):
         return qry and json.loads(line).get("system") in systems
     if path.endswith("loadavg.txt"):  # "ingest <sys> <shape>|..." or "queries <sys>|..."
         phase, sysname = line.split("|", 1)[0].split()[:2]
+        if sysname == "arc-files":  # arc's second query run
+            sysname = "arc"
         return sysname in systems and (ing if phase == "ingest" else qry)
     return line.split("\t", 1)[0].rstrip("\n").replace("-queries", "") in systems
 keep = [l for l in open(path) if l.strip() and not dropped(l)]
