@@ -124,14 +124,14 @@ struct bufmgr_commit {
     struct mbuf *x;
     bool locked; /* commit_lock held for writing */
     uint64_t lo, hi;
-    struct batch *b; /* the batch being written */
-    bool taken;      /* the sink kept b (bufmgr_commit_take) */
+    bufmgr_keep_fn *keep; /* the sink keeps the batch (bufmgr_commit_keep) */
+    void *keep_ctx;
 };
 
-struct batch *bufmgr_commit_take(struct bufmgr_commit *cm)
+void bufmgr_commit_keep(struct bufmgr_commit *cm, bufmgr_keep_fn *fn, void *ctx)
 {
-    cm->taken = true;
-    return cm->b;
+    cm->keep = fn;
+    cm->keep_ctx = ctx;
 }
 
 void bufmgr_commit_lsn(const struct bufmgr_commit *cm, uint64_t *lo, uint64_t *hi)
@@ -157,7 +157,7 @@ static void flush_job(void *arg)
     struct errbuf eb;
     enum err rc;
     size_t rows;
-    struct bufmgr_commit cm = {x, false, 0, 0, NULL, false};
+    struct bufmgr_commit cm = {x, false, 0, 0, NULL, NULL};
     bool dropped;
 
     free(j);
@@ -168,7 +168,6 @@ static void flush_job(void *arg)
     rows = it->b->nrows; /* rotations may have merged rows into it while it waited */
     cm.lo = it->lsn_lo;
     cm.hi = it->lsn_hi;
-    cm.b = it->b;
     pthread_mutex_unlock(&x->lock);
     /* a dropped database's rows are discarded, not written */
     rc = dropped ? ERR_OK : bm->o.sink(bm->o.sink_ctx, x->db, it->b, &cm, &eb);
@@ -202,7 +201,9 @@ static void flush_job(void *arg)
             metric_add(bm->m_flushed, rows);
             metric_add(bm->m_flushes, 1);
         }
-        if (!cm.taken)
+        if (cm.keep) /* off the lists: no snapshot or listing reaches it now */
+            cm.keep(cm.keep_ctx, it->b);
+        else
             batch_free(it->b);
         free(it);
     } else {

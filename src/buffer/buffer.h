@@ -44,11 +44,13 @@ typedef enum err bufmgr_sink_fn(void *ctx, const char *db, const struct batch *b
 
 /* See bufmgr_sink_fn. Idempotent. */
 void bufmgr_commit_lock(struct bufmgr_commit *cm);
-/* A sink that succeeds may keep the batch it was given (the hot tier does): this
- * returns it, owned by the caller from now on, and the buffer will not free it.
- * Call only after the commit succeeded, as the last step; the batch is no longer
- * changed by anyone. */
-struct batch *bufmgr_commit_take(struct bufmgr_commit *cm);
+/* A sink that succeeds may keep the batch it was given (the hot tier does): instead
+ * of freeing it, the buffer calls fn(ctx, b) once b is off its lists, on the
+ * flusher thread; fn owns b from then on (nobody changes or reads it through the
+ * buffer any more). Register at most once, only when returning ERR_OK. */
+struct batch;
+typedef void bufmgr_keep_fn(void *ctx, struct batch *b);
+void bufmgr_commit_keep(struct bufmgr_commit *cm, bufmgr_keep_fn *fn, void *ctx);
 
 /* Known column types of a measurement (from the catalog at start-up); the loader
  * fills names/types/is_tag for (db, measurement) and returns the count. */

@@ -708,7 +708,7 @@ static enum err build_view(struct query *q, const struct query_req *r,
                         ref->measurement);
         goto out;
     }
-    if (latest && pinned == lc.nfiles && pinned > 0 && buffered == 0) {
+    if (latest && pinned == lc.nfiles && pinned > 0 && buffered == 0 && s->latest_cut) {
         /* every row comes from memory, already cut to each key group's newest rows
          * (qe_pin_hot): the semi join would only repeat that */
         q->prof.latest = true;

@@ -275,47 +275,57 @@ static void latest_rows(struct hot *h, struct snap *s, struct hot_seg *g,
     seg_select(s, g, out, n);
 }
 
-/* The key of row r of g into k: per key column its string's length (size_t) and
- * bytes, NULL as the length SIZE_MAX; false if a key column is not a string column
- * of g's batch. */
-static bool latest_key(const struct hot_seg *g, const struct query_plan *plan, uint32_t r,
-                       struct buf *k)
+/* The key of row r into k: per key column (kc[i] of r's batch; NULL = absent) its
+ * string's length (size_t) and bytes, NULL as the length SIZE_MAX. */
+static void latest_key(const struct batch *b, const struct batch_col *const *kc, size_t nk,
+                       uint32_t r, struct buf *k)
 {
     buf_reset(k);
-    for (size_t i = 0; i < plan->nlatest_keys; i++) {
-        const struct batch_col *c = batch_col_ci(g->b, plan->latest_keys[i]);
+    for (size_t i = 0; i < nk; i++) {
         size_t len;
         const char *v;
-        if (c && c->type != BATCH_STR)
-            return false;
-        if (!c || (c->valid && !c->valid[r])) {
+        if (!kc[i] || (kc[i]->valid && !kc[i]->valid[r])) {
             len = SIZE_MAX; /* no string has this length */
             buf_append(k, (const char *)&len, sizeof(len));
             continue;
         }
-        v = strdict_get(g->b->dict, ((const uint32_t *)c->data)[r], &len);
+        v = strdict_get(b->dict, ((const uint32_t *)kc[i]->data)[r], &len);
         buf_append(k, (const char *)&len, sizeof(len));
         buf_append(k, v, len);
     }
-    return true;
 }
+
+#define LATEST_ACROSS_MAX_ROWS 65536 /* beyond it the semi join does the cut */
 
 /* After latest_rows() on every file: keep, per key group, only the rows at the
  * group's largest time over all the files (the keys are compared by their strings:
- * each batch has its own dictionary). wrap_latest's semi join then sees one row per
- * group (more on ties) instead of one per group and file. */
-static void latest_across(struct snap *s, const struct query_plan *plan)
+ * each batch has its own dictionary). True when done: every row is then one of its
+ * group's newest, and wrap_latest's semi join would only repeat the cut. Not done
+ * (false) when a key column is not a string column somewhere or the files left more
+ * than LATEST_ACROSS_MAX_ROWS rows (many groups: a table that size per query). */
+static bool latest_across(struct snap *s, const struct query_plan *plan)
 {
     struct ent {
         char *key;
         size_t len;
         int64_t t;
     } * tab;
-    size_t cap = 64, total = 0;
+    size_t cap = 64, total = 0, nk = plan->nlatest_keys;
+    const struct batch_col *kc[16];
     struct buf k;
 
-    for (size_t i = 0; i < s->nhot; i++)
+    if (nk == 0 || nk > 16)
+        return false;
+    for (size_t i = 0; i < s->nhot; i++) {
         total += s->hot[i].count;
+        for (size_t j = 0; j < nk; j++) {
+            const struct batch_col *c = batch_col_ci(s->hot[i].b, plan->latest_keys[j]);
+            if (c && c->type != BATCH_STR)
+                return false;
+        }
+    }
+    if (total > LATEST_ACROSS_MAX_ROWS)
+        return false;
     while (cap < 2 * total)
         cap *= 2;
     tab = xcalloc(cap, sizeof(*tab));
@@ -325,16 +335,14 @@ static void latest_across(struct snap *s, const struct query_plan *plan)
             struct hot_seg *g = &s->hot[i];
             uint32_t *out = pass ? xmalloc((g->count ? g->count : 1) * sizeof(*out)) : NULL;
             size_t n = 0;
+            for (size_t j = 0; j < nk; j++)
+                kc[j] = batch_col_ci(g->b, plan->latest_keys[j]);
             for (size_t j = 0; j < g->count; j++) {
                 uint32_t r = SEG_ROW(g, j);
                 int64_t t = g->b->time_us[r];
                 uint64_t hv = 1469598103934665603ULL;
                 size_t slot;
-                if (!latest_key(g, plan, r, &k)) { /* not comparable here: keep it */
-                    if (pass)
-                        out[n++] = r;
-                    continue;
-                }
+                latest_key(g->b, kc, nk, r, &k);
                 for (size_t b = 0; b < k.len; b++)
                     hv = (hv ^ (unsigned char)k.data[b]) * 1099511628211ULL;
                 for (slot = (size_t)(hv ^ (hv >> 29)) & (cap - 1); tab[slot].key;
@@ -362,6 +370,7 @@ static void latest_across(struct snap *s, const struct query_plan *plan)
         free(tab[i].key);
     free(tab);
     buf_release(&k);
+    return true;
 }
 
 size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, size_t nfiles,
@@ -397,8 +406,7 @@ size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, siz
         free(files[i].path);
         files[i].path = NULL;
     }
-    if (latest && nfiles > 1)
-        latest_across(s, plan);
+    s->latest_cut = latest && latest_across(s, plan);
     return nfiles;
 }
 

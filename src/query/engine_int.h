@@ -26,6 +26,7 @@ struct snap {
     size_t nhot_scans;
     uint32_t **sel; /* row selections made for hot segments (owned) */
     size_t nsel;
+    bool latest_cut; /* the hot rows are exactly each key group's newest */
 };
 
 /* The catalog's spelling of column `name` (case-insensitive), or NULL. */

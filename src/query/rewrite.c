@@ -22,9 +22,12 @@
  * by the reference's alias, and expr free of column references and subqueries,
  * gives a bound. The bound is kept as a tiny serialized SELECT that the engine
  * evaluates in DuckDB (now() - INTERVAL ..., string literals, casts: whatever the
- * comparison would compute). Pruning with a WHERE conjunct is safe for any join
- * kind: WHERE runs after the joins, so a row of the reference outside the bound
- * can never satisfy the conjunct.
+ * comparison would compute). Pruning with a WHERE conjunct is safe for the join
+ * kinds that match on their ON condition (inner, outer, semi, anti): WHERE runs
+ * after the joins, so a row of the reference outside the bound can never satisfy
+ * the conjunct. Not for ASOF and POSITIONAL joins, PIVOT/UNPIVOT sources and
+ * samples, where the other rows change what matches: a statement with any of
+ * them gets no bounds (nor row filters) at all.
  *
  * The JSON is handled by a small DOM of our own rather than jansson because the
  * tree holds numbers jansson cannot carry losslessly (uint64 query locations
@@ -33,6 +36,7 @@
 #include "query/query.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +373,9 @@ struct walk {
     struct query_ref *refs;
     size_t nrefs, refs_cap;
     bool is_volatile;       /* a volatile function or a sample was seen */
+    bool no_narrow;         /* an ASOF/POSITIONAL join, a PIVOT/UNPIVOT or a sample: a
+                               row outside a WHERE conjunct can still change which rows
+                               match, so no reference gets bounds or row filters */
 };
 
 static const char *const allowed_table_fns[] = {"range", "generate_series", "unnest"};
@@ -421,23 +428,6 @@ static bool has_column(const struct jv *e)
     return false;
 }
 
-/* Is e the `time` column of the reference with effective name alias? */
-static bool is_time_col(const struct jv *e, const char *alias, bool single)
-{
-    const struct jv *names;
-
-    if (!e || e->t != J_OBJ || !jstr(e, "class") || strcmp(jstr(e, "class"), "COLUMN_REF"))
-        return false;
-    names = jget(e, "column_names");
-    if (!names || names->t != J_ARR)
-        return false;
-    if (names->n == 1 && names->kids[0]->t == J_STR)
-        return single && !strcasecmp(names->kids[0]->s, "time");
-    if (names->n == 2 && names->kids[0]->t == J_STR && names->kids[1]->t == J_STR)
-        return !strcasecmp(names->kids[0]->s, alias) && !strcasecmp(names->kids[1]->s, "time");
-    return false;
-}
-
 /* The column name if e is a column of the reference with effective name alias
  * (unqualified only when it is the FROM's single item), else NULL. */
 static const char *ref_col(const struct jv *e, const char *alias, bool single)
@@ -455,6 +445,14 @@ static const char *ref_col(const struct jv *e, const char *alias, bool single)
         !strcasecmp(names->kids[0]->s, alias))
         return names->kids[1]->s;
     return NULL;
+}
+
+/* Is e the `time` column of the reference with effective name alias? */
+static bool is_time_col(const struct jv *e, const char *alias, bool single)
+{
+    const char *col = ref_col(e, alias, single);
+
+    return col && !strcasecmp(col, "time");
 }
 
 /* Is e a non-NULL VARCHAR literal? Its bytes in *s, *len. */
@@ -559,7 +557,7 @@ static bool const_number(const struct jv *e, double *v)
         while (scale-- > 0)
             *v /= 10.0;
     }
-    return *v == *v; /* not NaN */
+    return isfinite(*v); /* 1e309 parses as +inf: no margin around it */
 }
 
 /* `col <op> number` / `number <op> col` of the reference: record it in r->nums. */
@@ -745,6 +743,13 @@ static enum err walk_node(struct walk *w, struct jv *v)
     if (v->t == J_OBJ) {
         type = jstr(v, "type");
         cls = jstr(v, "class");
+        {
+            /* USING SAMPLE / TABLESAMPLE (on a node or a table): a random subset each
+             * run, taken before WHERE */
+            const struct jv *smp = jget(v, "sample");
+            if (smp && smp->t == J_OBJ)
+                w->is_volatile = w->no_narrow = true;
+        }
         if (type && !cls && !strcmp(type, "BASE_TABLE") && jget(v, "table_name"))
             return on_base_table(w, v);
         if (type && !cls && !strcmp(type, "TABLE_FUNCTION")) {
@@ -776,12 +781,11 @@ static enum err walk_node(struct walk *w, struct jv *v)
                     if (!strcasecmp(names->kids[0]->s, volatile_fns[i]))
                         w->is_volatile = true;
         }
-        {
-            /* USING SAMPLE / TABLESAMPLE: a random subset each run */
-            const struct jv *smp = jget(v, "sample");
-            if (smp && smp->t == J_OBJ)
-                w->is_volatile = true;
-        }
+        if (type && !strcmp(type, "PIVOT"))
+            w->no_narrow = true;
+        if (type && !strcmp(type, "JOIN") && jstr(v, "ref_type") &&
+            (!strcmp(jstr(v, "ref_type"), "ASOF") || !strcmp(jstr(v, "ref_type"), "POSITIONAL")))
+            w->no_narrow = true;
         cte_map = jget(jget(v, "cte_map"), "map");
         if (cte_map && cte_map->t == J_ARR) {
             for (size_t i = 0; i < cte_map->n; i++) {
@@ -1036,6 +1040,27 @@ enum err query_rewrite_tree(const char *tree_json, size_t len, const char *defau
     rc = walk_node(&w, stmts);
     if (rc)
         goto out;
+    if (w.no_narrow) {
+        /* "WHERE runs after the joins" does not hold for these: an ASOF join picks
+         * the latest row before, a POSITIONAL join pairs by position, a sample and
+         * PIVOT/UNPIVOT see the rows before WHERE. Every reference reads everything. */
+        for (size_t i = 0; i < w.nrefs; i++) {
+            struct query_ref *r = &w.refs[i];
+            for (size_t k = 0; k < r->nbounds; k++)
+                free(r->bounds[k].select_json);
+            free(r->bounds);
+            r->bounds = NULL;
+            r->nbounds = 0;
+            query_tagsets_free(r->tags, r->ntags);
+            r->tags = NULL;
+            r->ntags = 0;
+            for (size_t k = 0; k < r->nnums; k++)
+                free(r->nums[k].column);
+            free(r->nums);
+            r->nums = NULL;
+            r->nnums = 0;
+        }
+    }
     if (w.nrefs != 1) { /* the FROM was a CTE or not a measurement */
         for (size_t i = 0; i < out->nlatest_keys; i++)
             free(out->latest_keys[i]);

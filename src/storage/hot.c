@@ -348,6 +348,10 @@ void hot_memo_put(struct hot *h, const struct hot_seg *s, const char *name, uint
         return;
     }
     m = xcalloc(1, sizeof(*m));
+    /* counted with its block from now on (until the block goes) */
+    k->bytes += n * sizeof(*rows);
+    if (!k->evicted)
+        h->bytes += n * sizeof(*rows);
     m->start = s->start;
     m->name = xstrdup(name);
     m->rows = rows;

@@ -181,6 +181,25 @@ struct pending {
     bool spooled; /* remote: in the spool, upload pending */
 };
 
+/* What the hot tier needs of a written batch, until the buffer hands it over. */
+struct hot_keep {
+    struct hot *hot;
+    uint32_t *perm;         /* owned; NULL = the batch was in time order */
+    struct hot_file *files; /* keys owned */
+    size_t n;
+};
+
+static void keep_in_hot(void *ctx, struct batch *b)
+{
+    struct hot_keep *k = ctx;
+
+    hot_put(k->hot, b, k->perm, k->files, k->n); /* takes b and perm, copies the keys */
+    for (size_t i = 0; i < k->n; i++)
+        free((char *)k->files[i].key);
+    free(k->files);
+    free(k);
+}
+
 enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
                              struct bufmgr_commit *cm, struct errbuf *eb)
 {
@@ -315,17 +334,21 @@ enum err storage_write_batch(void *ctx, const char *db, const struct batch *b,
                   (long long)pend[i].bytes);
     }
     if (st->hot) {
-        /* keep the rows in memory for queries of these files (hot.h) */
-        struct hot_file *hf = xcalloc(npend, sizeof(*hf));
+        /* keep the rows in memory for queries of these files (hot.h), once the
+         * buffer has let go of the batch */
+        struct hot_keep *k = xcalloc(1, sizeof(*k));
+        k->hot = st->hot;
+        k->perm = sorted ? NULL : perm;
+        k->files = xcalloc(npend, sizeof(*k->files));
+        k->n = npend;
         for (i = 0; i < npend; i++) {
-            hf[i].key = pend[i].key;
-            hf[i].start = pend[i].start;
-            hf[i].count = pend[i].rows;
+            k->files[i].key = xstrdup(pend[i].key);
+            k->files[i].start = pend[i].start;
+            k->files[i].count = pend[i].rows;
         }
-        hot_put(st->hot, bufmgr_commit_take(cm), sorted ? NULL : perm, hf, npend);
+        bufmgr_commit_keep(cm, keep_in_hot, k);
         if (!sorted)
             perm = NULL;
-        free(hf);
     }
     goto out;
 

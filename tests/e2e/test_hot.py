@@ -381,6 +381,15 @@ BATTERY = [
     ("SELECT * FROM cpu WHERE ucnt > 1e19", False),
     ("SELECT * FROM wid WHERE v > 3 AND v <= 40.5", False),
     ("SELECT * FROM cpu WHERE cnt = 1.0 AND rack = 'r1'", False),
+    # statements where rows outside a WHERE conjunct still change what matches: an
+    # ASOF join (the latest cpu row at or before each mem row, whatever its host) and
+    # an UNPIVOT whose value column reuses a measurement column's name
+    ("SELECT m.time, m.hostname, c.time AS ct, c.host, c.usage FROM mem m ASOF JOIN cpu c "
+     "ON m.time >= c.time WHERE c.host = 'h1'", False),
+    ("SELECT m.time, c.time AS ct, c.host FROM mem m ASOF JOIN cpu c ON m.time >= c.time "
+     "WHERE c.time < '%s' AND c.usage > 5" % TBS, False),
+    ("SELECT time, host, k, usage FROM cpu UNPIVOT (usage FOR k IN (usage, cnt)) "
+     "WHERE usage > 20", False),
     # joins
     ("SELECT a.time, a.host, a.usage, b.host, b.usage FROM cpu a JOIN cpu b "
      "ON a.time = b.time AND a.host <> b.host WHERE a.host = 'h1' AND b.host IN ('h2', 'h3')",

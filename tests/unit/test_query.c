@@ -286,6 +286,10 @@ static void test_time_bounds(void **state)
               &lo, &hi);
     assert_int_equal(lo, t2026);
     assert_int_equal(hi, t2026);
+    /* an ASOF join matches the latest row before: a bound would change the match */
+    bounds_of(f, "SELECT * FROM cpu c ASOF JOIN mem m ON m.time >= c.time "
+                 "WHERE c.time > '2026-01-01'", &lo, &hi);
+    assert_int_equal(lo, INT64_MIN);
 }
 
 /* The row-filter conjuncts of ref 0 as text: "col=v1|v2;..." for tag sets, then
@@ -338,6 +342,13 @@ static void test_row_filter_conjuncts(void **state)
         {"SELECT * FROM cpu a JOIN mem b ON a.host = b.host WHERE b.host = 'x' AND b.v > 1", ""},
         {"SELECT * FROM cpu a JOIN mem b ON a.host = b.host WHERE host = 'x'", ""},
         {"SELECT * FROM (SELECT * FROM cpu) WHERE host = 'x'", ""},
+        {"SELECT * FROM cpu WHERE usage > 1e309 AND v < -1e309", ""}, /* +-inf */
+        /* where other rows change what matches: nothing for any reference */
+        {"SELECT * FROM cpu c ASOF JOIN mem m ON m.time >= c.time WHERE c.host = 'a'", ""},
+        {"SELECT * FROM cpu c POSITIONAL JOIN mem m WHERE c.host = 'a' AND c.usage > 1", ""},
+        {"SELECT * FROM cpu TABLESAMPLE 10% WHERE host = 'a'", ""},
+        {"SELECT count(*) FROM cpu WHERE host = 'a' USING SAMPLE 100 ROWS", ""},
+        {"SELECT * FROM cpu UNPIVOT (usage FOR k IN (usage, cnt)) WHERE usage > 5", ""},
     };
     char got[512];
 
