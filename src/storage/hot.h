@@ -12,8 +12,9 @@
  * entry is found by key and must have the catalog's row count; keys are never
  * reused (time, node, nonce, sequence), so an entry holds exactly its file's rows.
  *
- * Memory: at most max_bytes of batches; the oldest inserted go first. A segment a
- * query pinned stays valid until it is released, even if evicted meanwhile.
+ * Memory: at most max_bytes of batches and their memos; the oldest inserted go first.
+ * A segment a query pinned stays valid until it is released, even if evicted
+ * meanwhile (its bytes then no longer count).
  * Threads: every function may be called from any thread. */
 #ifndef STORAGE_HOT_H
 #define STORAGE_HOT_H
