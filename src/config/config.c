@@ -133,6 +133,8 @@ static const struct key KEYS[] = {
       "keep the rows of recently written files in memory for queries"),
     I("query.hot_cache_mb", query.hot_cache_mb, 0, 0, MB_MAX,
       "memory for them, MiB; 0 = 1/32 of RAM, at most 256"),
+    B("query.native", query.native, true,
+      "answer simple statements over in-memory rows without DuckDB"),
 
     I("ingestion.buffer_size", ingestion.buffer_size, 50000, 1, 100000000,
       "rows buffered per measurement before a flush"),

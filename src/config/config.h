@@ -79,6 +79,7 @@ struct config {
         int64_t max_sql_kb;      /* SQL text cap, KiB */
         bool hot_cache;          /* keep recently written files' rows in memory */
         int64_t hot_cache_mb;    /* their memory, MiB; 0 = RAM/32, at most 256 */
+        bool native;             /* native executor for simple shapes (query/native.h) */
     } query;
     struct {
         int64_t buffer_size;         /* rows per measurement buffer before flush */

@@ -243,6 +243,9 @@ void duck_close(struct duck *d)
     for (size_t i = 0; i < d->npool; i++)
         duckdb_disconnect(&d->pool[i]);
     free(d->pool);
+    for (size_t i = 0; i < d->nqpool; i++)
+        duckdb_disconnect(&d->qpool[i]);
+    free(d->qpool);
     if (d->wdb)
         duckdb_close(&d->wdb);
     if (d->qdb)
@@ -283,6 +286,49 @@ void duck_writer_conn_put(struct duck *d, duckdb_connection c)
     }
     d->pool[d->npool++] = c;
     pthread_mutex_unlock(&d->pool_mu);
+}
+
+/* ---- query connection pool ------------------------------------------------------- */
+
+/* A connection costs ~0.3 ms to build (client context, temporary catalog, settings
+ * maps): a third of a small query's server time. Connections of the query instance
+ * carry no state a statement can leave behind: only SELECT/EXPLAIN run there (see
+ * exec_one), the configuration is locked, and DuckDB clears a pending interrupt when
+ * the next statement starts. The cancel token is unbound before a connection goes
+ * back, under the token's mutex, so a late cancel cannot reach the next query. At
+ * most QPOOL_MAX idle connections are kept (one per concurrent query is enough). */
+#define QPOOL_MAX 64
+
+static enum err query_conn_get(struct duck *d, duckdb_connection *out, struct errbuf *eb)
+{
+    duckdb_connection c = NULL;
+
+    pthread_mutex_lock(&d->pool_mu);
+    if (d->nqpool > 0)
+        c = d->qpool[--d->nqpool];
+    pthread_mutex_unlock(&d->pool_mu);
+    if (!c && duckdb_connect(d->qdb, &c) != DuckDBSuccess)
+        return errbuf_set(eb, ERR_DB, "duckdb: connect to query instance");
+    *out = c;
+    return ERR_OK;
+}
+
+static void query_conn_put(struct duck *d, duckdb_connection c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&d->pool_mu);
+    if (d->nqpool < QPOOL_MAX) {
+        if (d->nqpool == d->qpool_cap) {
+            d->qpool_cap = d->qpool_cap ? 2 * d->qpool_cap : 8;
+            d->qpool = xreallocarray(d->qpool, d->qpool_cap, sizeof(*d->qpool));
+        }
+        d->qpool[d->nqpool++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&d->pool_mu);
+    if (c)
+        duckdb_disconnect(&c);
 }
 
 /* ---- query side ----------------------------------------------------------------- */
@@ -526,10 +572,10 @@ enum err duck_query_exec_sized(struct duck *d, const char *sql, struct duck_canc
     struct duck_result *r;
     enum err rc;
 
-    if (duckdb_connect(d->qdb, &conn) != DuckDBSuccess)
-        return errbuf_set(eb, ERR_DB, "duckdb: connect to query instance");
+    if ((rc = query_conn_get(d, &conn, eb)) != ERR_OK)
+        return rc;
     if (!cancel_bind(c, conn)) {
-        duckdb_disconnect(&conn);
+        query_conn_put(d, conn);
         return errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
     }
     r = xcalloc(1, sizeof(*r));
@@ -537,9 +583,10 @@ enum err duck_query_exec_sized(struct duck *d, const char *sql, struct duck_canc
     if (rc != ERR_OK) {
         free(r);
         cancel_unbind(c, conn);
-        duckdb_disconnect(&conn);
+        query_conn_put(d, conn);
         return rc;
     }
+    r->d = d;
     r->conn = conn;
     r->cancel = c;
     r->ncols = duckdb_column_count(&r->res);
@@ -554,6 +601,84 @@ enum err duck_query_exec_sized(struct duck *d, const char *sql, struct duck_canc
     return ERR_OK;
 }
 
+/* ---- results built outside DuckDB ---------------------------------------------- */
+
+/* Chunks of DUCK_NATIVE_CHUNK rows (a multiple of 64: validity windows then start
+ * on a word), the size DuckDB hands out. */
+#define DUCK_NATIVE_CHUNK 2048
+
+static enum err native_next_chunk(struct duck_result *r, struct duck_chunk **out)
+{
+    size_t start = r->next_row, n = r->nrows - start;
+
+    if (n == 0) {
+        r->done = true;
+        *out = NULL;
+        return ERR_OK;
+    }
+    if (n > DUCK_NATIVE_CHUNK)
+        n = DUCK_NATIVE_CHUNK;
+    for (size_t i = 0; i < r->ncols; i++) {
+        size_t w = r->types[i] == DUCK_T_VARCHAR ? sizeof(duckdb_string_t)
+                   : r->types[i] == DUCK_T_BOOL  ? 1
+                                                 : 8;
+        r->chunk.data[i] = (char *)r->cols[i] + start * w;
+        r->chunk.valid[i] = r->cvalid[i] ? r->cvalid[i] + start / 64 : NULL;
+    }
+    r->chunk.rows = n;
+    r->next_row = start + n;
+    *out = &r->chunk;
+    return ERR_OK;
+}
+
+struct duck_result *duck_result_from_columns(const struct duck_ncol *cols, size_t ncols,
+                                             size_t nrows)
+{
+    struct duck_result *r = xcalloc(1, sizeof(*r));
+    size_t n = ncols ? ncols : 1;
+
+    r->native = true;
+    r->materialized = true;
+    r->ncols = ncols;
+    r->nrows = nrows;
+    r->names = xcalloc(n, sizeof(*r->names));
+    r->cols = xcalloc(n, sizeof(*r->cols));
+    r->cvalid = xcalloc(n, sizeof(*r->cvalid));
+    r->types = xcalloc(n, sizeof(*r->types));
+    for (size_t i = 0; i < ncols; i++) {
+        r->names[i] = xstrdup(cols[i].name);
+        r->types[i] = cols[i].type;
+        r->cvalid[i] = cols[i].valid;
+        if (cols[i].type != DUCK_T_VARCHAR) {
+            r->cols[i] = cols[i].data;
+            continue;
+        }
+        /* VARCHAR: DuckDB's string_t (length + 12 bytes inline, or prefix + pointer) */
+        {
+            const struct duck_str *in = cols[i].data;
+            duckdb_string_t *sv = xcalloc(nrows ? nrows : 1, sizeof(*sv));
+            for (size_t k = 0; k < nrows; k++) {
+                size_t len = in[k].len;
+                sv[k].value.inlined.length = (uint32_t)len;
+                if (len <= sizeof(sv[k].value.inlined.inlined)) {
+                    if (len)
+                        memcpy(sv[k].value.inlined.inlined, in[k].p, len);
+                } else {
+                    memcpy(sv[k].value.pointer.prefix, in[k].p, 4);
+                    sv[k].value.pointer.ptr = (char *)in[k].p;
+                }
+            }
+            free(cols[i].data);
+            r->cols[i] = sv;
+        }
+    }
+    r->chunk.ncols = ncols;
+    r->chunk.types = r->types;
+    r->chunk.data = xcalloc(n, sizeof(*r->chunk.data));
+    r->chunk.valid = xcalloc(n, sizeof(*r->chunk.valid));
+    return r;
+}
+
 bool duck_result_materialized(const struct duck_result *r)
 {
     return r->materialized;
@@ -566,6 +691,8 @@ size_t duck_result_ncols(const struct duck_result *r)
 
 const char *duck_result_col_name(const struct duck_result *r, size_t col)
 {
+    if (r->native)
+        return col < r->ncols ? r->names[col] : NULL;
     /* duckdb_column_name takes a non-const result but only reads it. */
     return duckdb_column_name((duckdb_result *)&r->res, col);
 }
@@ -587,6 +714,8 @@ enum err duck_result_next_chunk(struct duck_result *r, struct duck_chunk **out,
         *out = NULL;
         return ERR_OK;
     }
+    if (r->native)
+        return native_next_chunk(r, out);
     if (duck_cancel_is_set(r->cancel))
         return errbuf_set(eb, ERR_TIMEOUT, "query cancelled");
     ch = duckdb_fetch_chunk(r->res);
@@ -617,11 +746,26 @@ void duck_result_free(struct duck_result *r)
 {
     if (!r)
         return;
+    if (r->native) {
+        for (size_t i = 0; i < r->ncols; i++) {
+            free(r->names[i]);
+            free(r->cols[i]);
+            free(r->cvalid[i]);
+        }
+        free(r->names);
+        free(r->cols);
+        free(r->cvalid);
+        free(r->chunk.data);
+        free(r->chunk.valid);
+        free(r->types);
+        free(r);
+        return;
+    }
     if (r->chunk.ch)
         duckdb_destroy_data_chunk(&r->chunk.ch);
     duckdb_destroy_result(&r->res);
     cancel_unbind(r->cancel, r->conn);
-    duckdb_disconnect(&r->conn);
+    query_conn_put(r->d, r->conn);
     free(r->chunk.data);
     free(r->chunk.valid);
     free(r->types);

@@ -239,6 +239,25 @@ enum err duck_result_write_parquet(struct duck *d, struct duck_result *r, const 
 /* Free the result and release its connection. Accepts NULL. */
 void duck_result_free(struct duck_result *r);
 
+/* A result computed outside DuckDB (query/native.c) that readers consume through
+ * the same next_chunk/col_* calls. One column: name (copied), type (BOOL, I64,
+ * U64, F64, TIMESTAMP or VARCHAR), nrows values in `data` (BOOL: uint8_t 0/1,
+ * TIMESTAMP: int64_t µs, VARCHAR: struct duck_str) and `valid` (bit per row, set =
+ * present; NULL = all present). data and valid are taken over (freed with the
+ * result); VARCHAR bytes are borrowed: they must outlive the result. */
+struct duck_str {
+    const char *p;
+    size_t len;
+};
+struct duck_ncol {
+    const char *name;
+    enum duck_type type;
+    void *data;
+    uint64_t *valid;
+};
+struct duck_result *duck_result_from_columns(const struct duck_ncol *cols, size_t ncols,
+                                             size_t nrows);
+
 size_t duck_chunk_rows(const struct duck_chunk *c);
 /* The column's values as a C array (layout per enum duck_type); NULL for
  * VARCHAR/BLOB/OTHER. Entries for NULL rows hold garbage. */

@@ -128,6 +128,8 @@ enum err duck_result_write_parquet(struct duck *d, struct duck_result *r, const 
 
     if (!r || !path)
         return errbuf_set(eb, ERR_INVAL, "parquet export: no result or path");
+    if (r->native)
+        return errbuf_set(eb, ERR_INTERNAL, "parquet export: not a DuckDB result");
     if (r->chunk.ch) /* a chunk handed out earlier is no longer valid */
         duckdb_destroy_data_chunk(&r->chunk.ch);
     r->chunk.rows = 0;

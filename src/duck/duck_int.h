@@ -22,6 +22,8 @@ struct duck {
     pthread_mutex_t pool_mu;     /* guards pool/npool/pool_cap */
     duckdb_connection *pool;     /* idle writer connections (LIFO) */
     size_t npool, pool_cap;      /* idle count, slots allocated */
+    duckdb_connection *qpool;    /* idle query connections (LIFO), under pool_mu */
+    size_t nqpool, qpool_cap;
     char *data_dir;              /* owned copy of duck_opts.data_dir */
     pthread_mutex_t scan_mu;     /* guards the scan registry below */
     struct duck_scan_slot *scans; /* batches exposed to the query instance by id */
@@ -46,7 +48,8 @@ struct duck_chunk {
 };
 
 struct duck_result {
-    duckdb_connection conn;   /* owned: one connection per statement */
+    duckdb_connection conn;   /* owned until duck_result_free returns it to the pool */
+    struct duck *d;           /* the pool conn goes back to */
     duckdb_result res;        /* streaming or (small results) materialized result */
     bool materialized;        /* res was materialized (duck_query_exec_sized) */
     struct duck_cancel *cancel; /* bound token or NULL (borrowed) */
@@ -54,6 +57,12 @@ struct duck_result {
     enum duck_type *types;    /* ncols entries */
     struct duck_chunk chunk;  /* the window handed out by next_chunk */
     bool done;                /* result exhausted */
+    /* duck_result_from_columns: no DuckDB result; chunks are windows of these */
+    bool native;
+    size_t nrows, next_row;   /* rows held, first row of the next window */
+    char **names;             /* ncols copies */
+    void **cols;              /* ncols arrays (VARCHAR as duckdb_string_t) */
+    uint64_t **cvalid;        /* ncols bitmasks or NULL */
 };
 
 /* Is the token cancelled? NULL: false. */

@@ -142,9 +142,10 @@ static void profile_header(struct http_resp *resp, struct query *q, double ms)
     char v[200];
 
     snprintf(v, sizeof(v),
-             "files=%zu;hot_files=%zu;refs=%zu;buffered_rows=%zu;bounded_refs=%zu;ms=%.3f%s%s",
+             "files=%zu;hot_files=%zu;refs=%zu;buffered_rows=%zu;bounded_refs=%zu;ms=%.3f%s%s%s",
              p->files, p->hot_files, p->refs, p->buffered_rows, p->bounded_refs, ms,
-             p->latest ? ";latest=1" : "", p->materialized ? ";materialized=1" : "");
+             p->latest ? ";latest=1" : "", p->materialized ? ";materialized=1" : "",
+             p->native ? ";native=1" : "");
     http_resp_header(resp, "x-arc-profile", v);
 }
 
@@ -271,6 +272,7 @@ static void run_query(struct http_req *req, struct http_resp *resp, const char *
     }
     fill_req(req, &qr, sql, len);
     qr.buffered = !stream;
+    qr.no_native = fmt->parquet;
     if (!stream && (cache = cache_of(req->app)) != NULL) {
         char *ct = NULL, *prof = NULL;
         cache_key(&key, req, fmt, sql, len);

@@ -48,6 +48,7 @@
 #include "core/metrics.h"
 #include "duck/duck.h"
 #include "query/engine_int.h"
+#include "query/native.h"
 #include "query/plan.h"
 #include "storage/hot.h"
 #include "storage/storage.h"
@@ -246,6 +247,8 @@ void query_finish(struct query *q)
         free(s->scan_ids);
         bufmgr_snapshot_free(s->batches, s->nbatches);
         qe_release_hot(qe->o.duck, qe->o.hot, s);
+        catalog_columns_free(s->cols, s->ncols);
+        catalog_files_free(s->files, s->nfiles);
     }
     free(q->snaps);
     for (size_t i = 0; i < q->ndeps; i++) {
@@ -630,15 +633,16 @@ static uint64_t files_rows(const struct catalog_file *f, size_t n)
     return rows;
 }
 
-static enum err build_view(struct query *q, const struct query_req *r,
-                           const struct query_plan *plan, const struct plan_ref *ref,
-                           struct snap *s, struct buf *view, struct errbuf *eb)
+/* Phase 1 of a reference: permissions, bounds, columns, the snapshot of its files and
+ * buffered rows, and the hot tier's pins (narrowed). skip_cut: the native executor
+ * will likely answer, which needs no cross-file latest cut. */
+static enum err snap_ref(struct query *q, const struct query_req *r, const struct query_plan *plan,
+                         const struct plan_ref *ref, struct snap *s, bool skip_cut,
+                         struct errbuf *eb)
 {
     struct query_engine *qe = q->qe;
     struct list_ctx lc = {.qe = qe, .db = ref->database, .m = ref->measurement};
-    struct catalog_column *cols = NULL;
-    size_t ncols = 0, buffered = 0, pinned;
-    bool bounded, latest;
+    bool bounded;
     enum err rc;
 
     if (r->can_db && !r->can_db(r->can_db_ctx, ref->database))
@@ -647,8 +651,8 @@ static enum err build_view(struct query *q, const struct query_req *r,
     eval_bounds(qe, ref, &lc.min_us, &lc.max_us, &bounded);
     if (bounded)
         q->prof.bounded_refs++;
-    if ((rc = catalog_columns_list(qe->o.catalog, ref->database, ref->measurement, &cols, &ncols,
-                                   eb)) != ERR_OK)
+    if ((rc = catalog_columns_list(qe->o.catalog, ref->database, ref->measurement, &s->cols,
+                                   &s->ncols, eb)) != ERR_OK)
         return rc;
     add_dep(q, ref->database, ref->measurement);
     if (qe->o.buffers)
@@ -656,37 +660,54 @@ static enum err build_view(struct query *q, const struct query_req *r,
                              &s->batches, &s->nbatches, eb);
     else
         rc = list_files_cb(&lc, eb);
+    s->files = lc.files; /* freed in query_finish */
+    s->nfiles = lc.nfiles;
     if (rc)
-        goto out;
+        return rc;
     for (size_t i = 0; i < s->nbatches; i++)
-        buffered += s->batches[i]->nrows;
-    if (ncols == 0 && lc.nfiles == 0 && buffered == 0) {
-        rc = errbuf_set(eb, ERR_INVAL, "measurement '%s' not found in database '%s'",
-                        ref->measurement, ref->database);
-        goto out;
-    }
+        s->buffered += s->batches[i]->nrows;
+    if (s->ncols == 0 && s->nfiles == 0 && s->buffered == 0)
+        return errbuf_set(eb, ERR_INVAL, "measurement '%s' not found in database '%s'",
+                          ref->measurement, ref->database);
+    s->latest = qe_latest_applies(plan, s->cols, s->ncols) && !ref->nbounds && !ref->ntags &&
+                !ref->nnums;
+    s->pinned = qe_pin_hot(qe->o.hot, s, s->files, s->nfiles, lc.min_us, lc.max_us, plan, ref,
+                           s->cols, s->ncols, s->latest, skip_cut);
+    q->prof.files += s->nfiles;
+    q->prof.hot_files += s->pinned;
+    q->input_values += (files_rows(s->files, s->nfiles) + s->buffered) * (s->ncols + 1);
+    q->prof.buffered_rows += s->buffered;
+    return ERR_OK;
+}
+
+/* Phase 2, for DuckDB: the reference's relation as SQL over its Parquet files, hot
+ * segments and buffered rows. */
+static enum err build_view(struct query *q, const struct query_plan *plan,
+                           const struct plan_ref *ref, struct snap *s, struct buf *view,
+                           struct errbuf *eb)
+{
+    struct query_engine *qe = q->qe;
+    enum err rc = ERR_OK;
+
     buf_append_str(view, "SELECT CAST(NULL AS TIMESTAMP) AS \"time\"");
-    for (size_t i = 0; i < ncols; i++) {
-        if (!strcasecmp(cols[i].name, "time"))
+    for (size_t i = 0; i < s->ncols; i++) {
+        if (!strcasecmp(s->cols[i].name, "time"))
             continue;
-        buf_printf(view, ", CAST(NULL AS %s) AS ", cols[i].type);
-        duck_sql_ident_append(view, cols[i].name);
+        buf_printf(view, ", CAST(NULL AS %s) AS ", s->cols[i].type);
+        duck_sql_ident_append(view, s->cols[i].name);
     }
     buf_append_str(view, " WHERE false");
-    latest = qe_latest_applies(plan, cols, ncols) && !ref->nbounds && !ref->ntags && !ref->nnums;
-    pinned = qe_pin_hot(qe->o.hot, s, lc.files, lc.nfiles, lc.min_us, lc.max_us, plan, ref, cols,
-                        ncols, latest);
-    if (lc.nfiles > pinned) {
+    if (s->nfiles > s->pinned) {
         bool first = true;
         buf_append_str(view, " UNION ALL BY NAME SELECT * FROM read_parquet([");
-        for (size_t i = 0; i < lc.nfiles; i++) {
+        for (size_t i = 0; i < s->nfiles; i++) {
             char path[4096];
-            if (lc.files[i].path == NULL)
+            if (s->files[i].path == NULL)
                 continue; /* read from memory */
             /* remote backends fetch into the local cache here (storage.h) */
-            rc = storage_read_path(qe->o.storage, lc.files[i].path, path, sizeof(path), eb);
+            rc = storage_read_path(qe->o.storage, s->files[i].path, path, sizeof(path), eb);
             if (rc != ERR_OK)
-                goto out;
+                return rc;
             if (!first)
                 buf_append_char(view, ',');
             first = false;
@@ -703,28 +724,102 @@ static enum err build_view(struct query *q, const struct query_req *r,
         buf_printf(view, " UNION ALL BY NAME SELECT * FROM arc_batch_scan(%" PRIu64 "::UBIGINT)",
                    s->scan_ids[i]);
     }
-    if (view->len >= QE_VIEW_SQL_MAX) {
-        rc = errbuf_set(eb, ERR_LIMIT, "measurement '%s' has too many files for one query",
-                        ref->measurement);
-        goto out;
-    }
-    if (latest && pinned == lc.nfiles && pinned > 0 && buffered == 0 && s->latest_cut) {
+    if (view->len >= QE_VIEW_SQL_MAX)
+        return errbuf_set(eb, ERR_LIMIT, "measurement '%s' has too many files for one query",
+                          ref->measurement);
+    if (s->latest && s->pinned == s->nfiles && s->pinned > 0 && s->buffered == 0 &&
+        s->latest_cut) {
         /* every row comes from memory, already cut to each key group's newest rows
          * (qe_pin_hot): the semi join would only repeat that */
         q->prof.latest = true;
     } else if (plan->nlatest_keys && plan->nrefs == 1) {
         size_t before = view->len;
-        wrap_latest(plan, cols, ncols, view);
+        wrap_latest(plan, s->cols, s->ncols, view);
         q->prof.latest = view->len != before;
     }
-    q->prof.files += lc.nfiles;
-    q->prof.hot_files += pinned;
-    q->input_values += (files_rows(lc.files, lc.nfiles) + buffered) * (ncols + 1);
-    q->prof.buffered_rows += buffered;
-out:
-    catalog_columns_free(cols, ncols);
-    catalog_files_free(lc.files, lc.nfiles);
-    return rc;
+    return ERR_OK;
+}
+
+/* ---- the native executor (native.h) ------------------------------------------------ */
+
+/* Answer q from memory when the plan has a native shape, every file of its only
+ * reference is in the hot tier and DuckDB has answered the plan before (names and
+ * types to copy) against the same columns. */
+/* Could the native executor answer (before the snapshot: no look at the files)? */
+static bool native_may(const struct query *q, const struct query_req *r,
+                       const struct query_plan *plan)
+{
+    return plan->native && plan->nrefs == 1 && !r->explain && !r->no_native && r->buffered &&
+           q->qe->o.native;
+}
+
+static bool try_native(struct query *q, const struct query_req *r, struct query_plan *plan)
+{
+    struct snap *s = &q->snaps[0];
+    struct nx_record *rec = NULL;
+    struct nx_input in;
+    uint64_t sig;
+    bool ok;
+
+    if (!native_may(q, r, plan) || q->prof.files != q->prof.hot_files)
+        return false;
+    sig = nx_catalog_sig(s->cols, s->ncols);
+    pthread_mutex_lock(&plan->nx_mu);
+    if (plan->nx_rec && plan->nx_rec->catalog_sig == sig) {
+        const struct nx_record *p = plan->nx_rec;
+        rec = xcalloc(1, sizeof(*rec));
+        rec->ncols = p->ncols;
+        rec->catalog_sig = p->catalog_sig;
+        rec->names = xcalloc(p->ncols ? p->ncols : 1, sizeof(*rec->names));
+        rec->types = xcalloc(p->ncols ? p->ncols : 1, sizeof(*rec->types));
+        for (size_t i = 0; i < p->ncols; i++) {
+            rec->names[i] = xstrdup(p->names[i]);
+            rec->types[i] = p->types[i];
+        }
+    }
+    pthread_mutex_unlock(&plan->nx_mu);
+    if (!rec)
+        return false;
+    in = (struct nx_input){s->hot, s->nhot, s->batches, s->nbatches, s->cols, s->ncols};
+    ok = nx_exec(plan->native, rec, &in, &q->res);
+    nx_record_free(rec);
+    if (ok) {
+        q->prof.native = true;
+        q->prof.materialized = true;
+        q->prof.latest = s->latest && s->pinned > 0; /* read each file's newest rows */
+    }
+    return ok;
+}
+
+/* Keep the names and types DuckDB gave a native-shaped plan's result. */
+static void record_native(struct query *q, struct query_plan *plan)
+{
+    struct nx_record *rec;
+    uint64_t sig;
+    size_t n;
+
+    if (!plan->native || plan->nrefs != 1 || !q->res)
+        return;
+    sig = nx_catalog_sig(q->snaps[0].cols, q->snaps[0].ncols);
+    pthread_mutex_lock(&plan->nx_mu);
+    if (plan->nx_rec && plan->nx_rec->catalog_sig == sig) {
+        pthread_mutex_unlock(&plan->nx_mu);
+        return;
+    }
+    n = duck_result_ncols(q->res);
+    rec = xcalloc(1, sizeof(*rec));
+    rec->ncols = n;
+    rec->catalog_sig = sig;
+    rec->names = xcalloc(n ? n : 1, sizeof(*rec->names));
+    rec->types = xcalloc(n ? n : 1, sizeof(*rec->types));
+    for (size_t i = 0; i < n; i++) {
+        const char *name = duck_result_col_name(q->res, i);
+        rec->names[i] = xstrdup(name ? name : "");
+        rec->types[i] = duck_result_col_type(q->res, i);
+    }
+    nx_record_free(plan->nx_rec);
+    plan->nx_rec = rec;
+    pthread_mutex_unlock(&plan->nx_mu);
 }
 
 /* ---- query_start ----------------------------------------------------------------------- */
@@ -821,10 +916,25 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
     q->nsnaps = plan->nrefs;
     views = xcalloc(plan->nrefs ? plan->nrefs : 1, sizeof(*views));
     bodies = xcalloc(plan->nrefs ? plan->nrefs : 1, sizeof(*bodies));
-    for (size_t i = 0; i < plan->nrefs; i++) {
+    for (size_t i = 0; i < plan->nrefs; i++)
         buf_init(&views[i], 0);
-        if ((rc = build_view(q, &req, plan, &plan->refs[i], &q->snaps[i], &views[i], eb)) !=
-            ERR_OK)
+    {
+        /* a plan DuckDB answered before (names and types recorded) likely goes native */
+        bool skip_cut;
+        pthread_mutex_lock(&plan->nx_mu);
+        skip_cut = native_may(q, &req, plan) && plan->nx_rec;
+        pthread_mutex_unlock(&plan->nx_mu);
+        for (size_t i = 0; i < plan->nrefs; i++)
+            if ((rc = snap_ref(q, &req, plan, &plan->refs[i], &q->snaps[i], skip_cut, eb)) !=
+                ERR_OK)
+                goto fail;
+    }
+    if (try_native(q, &req, plan)) {
+        count(qe->m_files, q->prof.files);
+        goto done;
+    }
+    for (size_t i = 0; i < plan->nrefs; i++) {
+        if ((rc = build_view(q, plan, &plan->refs[i], &q->snaps[i], &views[i], eb)) != ERR_OK)
             goto fail;
         bodies[i] = views[i].data;
     }
@@ -837,6 +947,8 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
                       eb)) !=
         ERR_OK)
         goto fail;
+    if (!r->explain)
+        record_native(q, plan);
     count(qe->m_files, q->prof.files);
 
 done:

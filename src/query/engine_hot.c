@@ -177,6 +177,18 @@ static void filter_rows(struct snap *s, struct hot_seg *g, const struct plan_ref
     if (nf == 0)
         return;
     out = xmalloc((g->count ? g->count : 1) * sizeof(*out));
+    if (nf == 1 && f[0].accept && f[0].c && !f[0].c->valid && !g->rows) {
+        /* the common case (one tag set, rows in order): branch-free */
+        const uint32_t *ids = f[0].c->data;
+        const uint8_t *acc = f[0].accept;
+        for (size_t r = g->start; r < g->start + g->count; r++) {
+            out[n] = (uint32_t)r;
+            n += acc[ids[r]];
+        }
+        seg_select(s, g, out, n);
+        free(f[0].accept);
+        return;
+    }
     for (size_t i = 0; i < g->count; i++) {
         uint32_t r = SEG_ROW(g, i);
         bool ok = true;
@@ -376,7 +388,7 @@ static bool latest_across(struct snap *s, const struct query_plan *plan)
 size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, size_t nfiles,
                   int64_t min_us, int64_t max_us, const struct query_plan *plan,
                   const struct plan_ref *ref, const struct catalog_column *cols, size_t ncols,
-                  bool latest)
+                  bool latest, bool skip_cut)
 {
     if (!h || nfiles == 0)
         return 0;
@@ -406,7 +418,7 @@ size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, siz
         free(files[i].path);
         files[i].path = NULL;
     }
-    s->latest_cut = latest && latest_across(s, plan);
+    s->latest_cut = latest && !skip_cut && latest_across(s, plan);
     return nfiles;
 }
 

@@ -27,6 +27,13 @@ struct snap {
     uint32_t **sel; /* row selections made for hot segments (owned) */
     size_t nsel;
     bool latest_cut; /* the hot rows are exactly each key group's newest */
+    struct catalog_column *cols; /* the measurement's columns when the snapshot was taken */
+    size_t ncols;
+    struct catalog_file *files;  /* its files in the time bounds (path NULL: pinned) */
+    size_t nfiles;
+    size_t pinned;               /* files read from memory (0 or nfiles) */
+    size_t buffered;             /* rows in batches */
+    bool latest;                 /* "latest row per key" narrowing applies */
 };
 
 /* The catalog's spelling of column `name` (case-insensitive), or NULL. */
@@ -36,12 +43,12 @@ bool qe_latest_applies(const struct query_plan *plan, const struct catalog_colum
                        size_t ncols);
 /* If the hot tier holds every one of files[0..nfiles), pin them into s, narrowed to
  * [min_us, max_us] and ref's conjuncts, or (latest) to each file's newest rows per
- * key, set their paths to NULL (freed) and return nfiles; otherwise pin nothing and
- * return 0 (the files are read from storage). */
+ * key (cut across files too unless skip_cut), set their paths to NULL (freed) and
+ * return nfiles; otherwise pin nothing and return 0 (the files are read from storage). */
 size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, size_t nfiles,
                   int64_t min_us, int64_t max_us, const struct query_plan *plan,
                   const struct plan_ref *ref, const struct catalog_column *cols, size_t ncols,
-                  bool latest);
+                  bool latest, bool skip_cut);
 /* Append `UNION ALL BY NAME SELECT * FROM arc_batch_scan(id)` to view for each
  * column list among s's non-empty pinned segments. */
 void qe_add_hot_scans(struct duck *d, struct snap *s, struct buf *view);

@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "duck/duck.h"
+#include "query/native.h"
 
 #define PLAN_BUCKETS 1024u
 
@@ -74,6 +75,9 @@ static void plan_free(struct query_plan *p)
     for (size_t i = 0; i < p->nlatest_keys; i++)
         free(p->latest_keys[i]);
     free(p->latest_keys);
+    nx_shape_free(p->native);
+    nx_record_free(p->nx_rec);
+    pthread_mutex_destroy(&p->nx_mu);
     free(p->sql);
     free(p->key);
     free(p);
@@ -210,6 +214,8 @@ static enum err plan_build(struct duck *d, const char *db, const char *sql, size
     struct query_rewrite rw = {0};
     struct query_plan *p = xcalloc(1, sizeof(*p));
     char *sqlz = xstrndup(sql, len), *tree = NULL;
+
+    pthread_mutex_init(&p->nx_mu, NULL);
     struct buf dq;
     enum err rc;
 
@@ -235,6 +241,8 @@ static enum err plan_build(struct duck *d, const char *db, const char *sql, size
     p->nlatest_keys = rw.nlatest_keys;
     rw.latest_keys = NULL;
     rw.nlatest_keys = 0;
+    p->native = rw.native;
+    rw.native = NULL;
     p->refs = xcalloc(rw.nrefs ? rw.nrefs : 1, sizeof(*p->refs));
     p->nrefs = rw.nrefs;
     for (size_t i = 0; i < rw.nrefs; i++) {

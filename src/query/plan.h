@@ -13,6 +13,7 @@
 #ifndef ARC_QUERY_PLAN_H
 #define ARC_QUERY_PLAN_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,8 @@
 
 struct duck;
 struct metrics;
+struct nx_record;
+struct nx_shape;
 
 struct plan_bound {
     enum query_bound_op op;
@@ -54,6 +57,11 @@ struct query_plan {
                                only each key group's newest rows in that relation */
     size_t nlatest_keys;
     uint64_t max_rows;      /* result bound of a constant LIMIT (0: none) - rewrite.c */
+    struct nx_shape *native; /* the native executor's shape (native.h), or NULL */
+    /* what DuckDB answered for this plan last time (names, types): the native
+     * executor's output must look the same. Mutable: guarded by nx_mu. */
+    pthread_mutex_t nx_mu;
+    struct nx_record *nx_rec;
     /* cache bookkeeping (plan.c) */
     unsigned refcnt;
     char *key;

@@ -53,6 +53,7 @@ struct query_engine_opts {
     int64_t timeout_ms;       /* per query; 0 = none */
     unsigned max_concurrent;  /* running queries; 0 = unlimited */
     size_t max_sql_bytes;     /* SQL text cap; 0 = ARC_MAX_SQL_BYTES */
+    bool native;              /* answer the shapes of native.h without DuckDB */
 };
 
 enum err query_engine_new(const struct query_engine_opts *o, struct query_engine **out,
@@ -72,6 +73,7 @@ struct query_req {
     bool explain;             /* run EXPLAIN of the statement instead (estimates) */
     bool buffered;            /* the answer is built in memory (not /query/stream): DuckDB
                                * materializes the result unless a LIMIT makes it large */
+    bool no_native;           /* the result must come from DuckDB (Parquet export) */
 };
 
 /* What a query touched, for the x-arc-profile header and tests. */
@@ -83,6 +85,7 @@ struct query_profile {
     size_t bounded_refs;   /* references that had a usable time bound */
     bool latest;           /* read only each key group's newest rows (plan.h) */
     bool materialized;     /* the result was small and materialized (duck.h) */
+    bool native;           /* answered by the native executor (native.h), not DuckDB */
 };
 
 /* Parse, check, rewrite and start the statement. On success *out owns a running
@@ -222,6 +225,8 @@ struct query_numcmp {
     double value;
 };
 
+struct nx_shape;
+
 struct query_ref {
     char *database;     /* resolved database (owned) */
     char *measurement;  /* owned */
@@ -243,6 +248,7 @@ struct query_rewrite {
                                 keys, for the only reference; NULL otherwise */
     size_t nlatest_keys;
     uint64_t max_rows;       /* a constant top-level LIMIT bounds the result; 0: no bound */
+    struct nx_shape *native; /* a shape the native executor answers (native.h), or NULL */
 };
 
 /* Check and rewrite the output of json_serialize_sql(sql). default_db resolves

@@ -45,6 +45,7 @@
 #include "core/buf.h"
 #include "core/limits.h"
 #include "core/mem.h"
+#include "query/native.h"
 #include "query/rewrite_int.h"
 
 #define RW_MAX_DEPTH 400                 /* JSON nesting (SQL nesting ~ 1/4 of it) */
@@ -756,6 +757,8 @@ enum err query_rewrite_tree(const char *tree_json, size_t len, const char *defau
     w.eb = eb;
     detect_latest(stmts, out); /* before the walk renames the table */
     detect_result_size(stmts, out);
+    if (stmts->kids[0]->t == J_OBJ)
+        out->native = nx_shape_from_node(jget(stmts->kids[0], "node"));
     rc = walk_node(&w, stmts);
     if (rc)
         goto out;
@@ -780,6 +783,10 @@ enum err query_rewrite_tree(const char *tree_json, size_t len, const char *defau
             r->nnums = 0;
         }
     }
+    if (w.nrefs != 1 || w.no_narrow) {
+        nx_shape_free(out->native);
+        out->native = NULL;
+    }
     if (w.nrefs != 1) { /* the FROM was a CTE or not a measurement */
         for (size_t i = 0; i < out->nlatest_keys; i++)
             free(out->latest_keys[i]);
@@ -797,6 +804,8 @@ enum err query_rewrite_tree(const char *tree_json, size_t len, const char *defau
     w.nrefs = 0;
 out:
     if (rc != ERR_OK) {
+        nx_shape_free(out->native);
+        out->native = NULL;
         for (size_t i = 0; i < out->nlatest_keys; i++)
             free(out->latest_keys[i]);
         free(out->latest_keys);
@@ -819,5 +828,6 @@ void query_rewrite_release(struct query_rewrite *rw)
     for (size_t i = 0; i < rw->nlatest_keys; i++)
         free(rw->latest_keys[i]);
     free(rw->latest_keys);
+    nx_shape_free(rw->native);
     memset(rw, 0, sizeof(*rw));
 }

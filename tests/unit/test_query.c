@@ -20,6 +20,7 @@
 #include "core/mem.h"
 #include "duck/duck.h"
 #include "query/plan.h"
+#include "query/native.h"
 #include "query/query.h"
 
 struct fix {
@@ -359,6 +360,103 @@ static void test_row_filter_conjuncts(void **state)
     }
 }
 
+/* The native executor's shape of sql as text ("" = none): kind, items, WHERE
+ * predicates, orders, limit. */
+static void native_of(struct fix *f, const char *sql, char *out, size_t n)
+{
+    static const char *const kinds[] = {"?", "agg", "raw", "latest"};
+    static const char *const items[] = {"?", "col", "*", "bucket", "min", "max", "avg", "sum",
+                                        "count", "count*"};
+    static const char *const ops[] = {"?", "<", "<=", ">", ">=", "="};
+    struct query_rewrite rw;
+    const struct nx_shape *s;
+    size_t len = 0;
+
+    rewrite_ok(f, sql, &rw);
+    s = rw.native;
+    out[0] = '\0';
+    if (s) {
+        len += (size_t)snprintf(out + len, n - len, "%s:", kinds[s->kind]);
+        for (size_t i = 0; i < s->nitems; i++)
+            len += (size_t)snprintf(out + len, n - len, " %s%s%s%s", items[s->items[i].k],
+                                    s->items[i].col ? "(" : "", s->items[i].col ? s->items[i].col : "",
+                                    s->items[i].col ? ")" : "");
+        for (size_t i = 0; i < s->npreds; i++) {
+            const struct nx_pred *p = &s->preds[i];
+            if (p->k == NX_P_TIME)
+                len += (size_t)snprintf(out + len, n - len, " time%s%lld", ops[p->op],
+                                        (long long)p->t_us);
+            else if (p->k == NX_P_STR)
+                len += (size_t)snprintf(out + len, n - len, " %s~%zu", p->col, p->nvals);
+            else
+                len += (size_t)snprintf(out + len, n - len, " %s%s%s%lld/%d", p->col, ops[p->op],
+                                        p->lk == NX_L_INT ? "i" : p->lk == NX_L_DEC ? "d" : "f",
+                                        (long long)(p->lk == NX_L_DBL ? (long long)p->dv : p->iv),
+                                        p->scale);
+        }
+        for (size_t i = 0; i < s->norders; i++)
+            len += (size_t)snprintf(out + len, n - len, " order%s%s",
+                                    s->orders[i].item == SIZE_MAX ? "T" : "",
+                                    s->orders[i].desc ? "-" : "+");
+        if (s->has_limit)
+            snprintf(out + len, n - len, " limit%llu", (unsigned long long)s->limit);
+    }
+    query_rewrite_release(&rw);
+}
+
+static void test_native_shapes(void **state)
+{
+    struct fix *f = *state;
+    static const struct {
+        const char *sql, *want;
+    } cases[] = {
+        {"SELECT time_bucket(INTERVAL '1 minute', time) AS m, max(u) FROM cpu WHERE host IN "
+         "('a', 'b') AND time >= '2016-01-01 05:23:00' AND time < '2016-01-01T06:23:00Z' "
+         "GROUP BY m ORDER BY m DESC LIMIT 5",
+         "agg: bucket max(u) host~2 time>=1451625780000000 time<1451629380000000 order- limit5"},
+        {"SELECT host, avg(u), count(*), count(v), min(w), sum(d) FROM cpu GROUP BY 1",
+         "agg: col(host) avg(u) count* count(v) min(w) sum(d)"},
+        {"SELECT count(*) FROM cpu WHERE u > 90.0 AND 5 <= n AND v < 1e3 AND w = -2.5",
+         "agg: count* u>d900/1 n>=i5/0 v<f1000/0 w=d-25/1"},
+        {"SELECT * FROM cpu WHERE time > TIMESTAMP '1969-12-31 23:59:59.5' ORDER BY time LIMIT 3",
+         "raw: * time>-500000 orderT+ limit3"},
+        {"SELECT time, host FROM cpu WHERE '2016-01-01' <= time", "raw: col(time) col(host) time>=1451606400000000"},
+        {"SELECT DISTINCT ON (host) * FROM cpu ORDER BY host, time DESC", "latest: *"},
+        {"SELECT time_bucket(INTERVAL '7 minutes', time), max(u) FROM cpu "
+         "GROUP BY time_bucket(INTERVAL '7 minutes', time) ORDER BY 1",
+         "agg: bucket max(u) order+"},
+        /* never: anything not understood exactly */
+        {"SELECT sum(u) + 1 FROM cpu", ""},
+        {"SELECT max(u) FROM cpu GROUP BY host HAVING max(u) > 1", ""},
+        {"SELECT * FROM cpu LIMIT 5 OFFSET 2", ""},
+        {"SELECT * FROM cpu WHERE host = 'a' OR host = 'b'", ""},
+        {"SELECT * FROM cpu WHERE time > now() - INTERVAL '1 hour'", ""},
+        {"SELECT * FROM cpu WHERE time > '2016-01-01 00:00:00+02'", ""},
+        {"SELECT * FROM cpu WHERE time > '2016-02-30'", ""},
+        {"SELECT * FROM cpu WHERE host > 'a'", ""},
+        {"SELECT * FROM cpu ORDER BY host", ""},
+        {"SELECT time_bucket(INTERVAL '1 month', time) b, max(u) FROM cpu GROUP BY b", ""},
+        {"SELECT time_bucket(INTERVAL '1 hour', time, TIMESTAMP '2000-01-01') b, max(u) FROM cpu "
+         "GROUP BY b", ""},
+        {"SELECT host, max(u) FROM cpu GROUP BY ALL", ""},
+        {"SELECT max(u) FILTER (WHERE u > 1) FROM cpu", ""},
+        {"SELECT count(DISTINCT host) FROM cpu", ""},
+        {"SELECT * FROM cpu a JOIN mem b ON a.host = b.host", ""},
+        {"WITH x AS (SELECT * FROM cpu) SELECT * FROM x", ""},
+        {"SELECT DISTINCT ON (host, region) * FROM cpu ORDER BY host, region, time DESC", ""},
+        {"SELECT * FROM cpu TABLESAMPLE 10%", ""},
+        {"SELECT cpu.host FROM cpu", ""},
+        {"SELECT * FROM cpu WHERE usage > 1e309", ""},
+    };
+    char got[1024];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        native_of(f, cases[i].sql, got, sizeof(got));
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].sql, got, cases[i].want);
+    }
+}
+
 /* Volatile functions (and samples) make a statement uncacheable; plain ones do not. */
 static void test_volatile_detection(void **state)
 {
@@ -656,6 +754,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sandbox_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_filter_conjuncts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_native_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_volatile_detection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_result_size, setup, teardown),
         cmocka_unit_test(test_cache),
