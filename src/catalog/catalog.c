@@ -141,6 +141,26 @@ enum err catalog_prepare_locked(struct catalog *c, const char *sql, sqlite3_stmt
     return ERR_OK;
 }
 
+enum err catalog_cached_locked(struct catalog *c, enum catalog_cached slot, const char *sql,
+                               sqlite3_stmt **out, struct errbuf *eb)
+{
+    /* A query lists its measurement's columns and files: preparing those two
+     * statements each time cost more than running them. */
+    if (!c->cached[slot] && sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                               &c->cached[slot], NULL) != SQLITE_OK)
+        return catalog_sql_error(c, "catalog prepare", eb);
+    *out = c->cached[slot];
+    return ERR_OK;
+}
+
+void catalog_cached_done(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
 enum err catalog_exec_locked(struct catalog *c, const char *sql, struct errbuf *eb)
 {
     if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -301,6 +321,8 @@ void catalog_close(struct catalog *c)
 {
     if (!c)
         return;
+    for (size_t i = 0; i < CAT_ST_N; i++)
+        sqlite3_finalize(c->cached[i]);
     if (c->db)
         sqlite3_close_v2(c->db);
     pthread_mutex_destroy(&c->mu);

@@ -213,8 +213,8 @@ enum err catalog_files_list(struct catalog *c, const char *db, const char *measu
     enum err rc;
 
     catalog_lock(c);
-    rc = catalog_prepare_locked(
-        c,
+    rc = catalog_cached_locked(
+        c, CAT_ST_FILES_LIST,
         "SELECT " CATALOG_FILE_COLS " FROM files WHERE (?1 IS NULL OR database = ?1) AND "
         "(?2 IS NULL OR measurement = ?2) AND max_time >= ?3 AND min_time <= ?4 "
         "ORDER BY min_time, id",
@@ -229,7 +229,7 @@ enum err catalog_files_list(struct catalog *c, const char *db, const char *measu
     sqlite3_bind_int64(st, 4, max_us);
     rc = catalog_files_collect(c, st, "list files", out, n, eb);
 out:
-    sqlite3_finalize(st);
+    catalog_cached_done(st);
     catalog_unlock(c);
     return rc;
 }
@@ -254,10 +254,10 @@ enum err catalog_columns_list(struct catalog *c, const char *db, const char *mea
     enum err rc;
 
     catalog_lock(c);
-    rc = catalog_prepare_locked(c,
-                                "SELECT name, type, is_tag FROM columns WHERE database = ?1 AND "
-                                "measurement = ?2 ORDER BY position",
-                                &st, eb);
+    rc = catalog_cached_locked(c, CAT_ST_COLUMNS_LIST,
+                               "SELECT name, type, is_tag FROM columns WHERE database = ?1 AND "
+                               "measurement = ?2 ORDER BY position",
+                               &st, eb);
     if (rc)
         goto out;
     bind_text(st, 1, db);
@@ -275,7 +275,7 @@ enum err catalog_columns_list(struct catalog *c, const char *db, const char *mea
     *out = v;
     *n = cnt;
 out:
-    sqlite3_finalize(st);
+    catalog_cached_done(st);
     catalog_unlock(c);
     return rc;
 }

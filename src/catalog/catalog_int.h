@@ -23,10 +23,14 @@
 
 #include "catalog/catalog.h"
 
+/* Statements every query runs (catalog_cached_locked): prepared once, reset after use. */
+enum catalog_cached { CAT_ST_FILES_LIST, CAT_ST_COLUMNS_LIST, CAT_ST_N };
+
 struct catalog {
     sqlite3 *db;        /* the one connection; used only under mu */
     pthread_mutex_t mu; /* serialises every use of db */
     char *path;         /* {data_dir}/arc.db, owned */
+    sqlite3_stmt *cached[CAT_ST_N];
 };
 
 void catalog_lock(struct catalog *c);
@@ -40,6 +44,11 @@ enum err catalog_sql_error(struct catalog *c, const char *what, struct errbuf *e
 /* Prepare one statement. Lock held. */
 enum err catalog_prepare_locked(struct catalog *c, const char *sql, sqlite3_stmt **out,
                                 struct errbuf *eb);
+/* The cached statement `slot` (prepared from sql the first time), reset and unbound:
+ * hand it back with catalog_cached_done, never finalize it. Lock held. */
+enum err catalog_cached_locked(struct catalog *c, enum catalog_cached slot, const char *sql,
+                               sqlite3_stmt **out, struct errbuf *eb);
+void catalog_cached_done(sqlite3_stmt *st);
 /* Run SQL that returns no rows. Lock held. */
 enum err catalog_exec_locked(struct catalog *c, const char *sql, struct errbuf *eb);
 

@@ -220,8 +220,17 @@ static bool select_rows(const struct nx *x, struct src *sr)
                     pass = h > 0;
                 }
             }
-            if (pass)
+            if (pass) {
+                if (!n) {
+                    sr->tmin = sr->tmax = t;
+                    sr->sorted = true;
+                } else {
+                    sr->sorted &= t >= sr->tmax;
+                    sr->tmin = t < sr->tmin ? t : sr->tmin;
+                    sr->tmax = t > sr->tmax ? t : sr->tmax;
+                }
                 sr->sel[n++] = r;
+            }
         }
     }
     sr->nsel = n;
@@ -465,18 +474,24 @@ static bool run_latest(const struct nx *x, struct duck_result **out)
     for (size_t i = 0; ok && i < x->nsrcs; i++) {
         const struct src *sr = &x->srcs[i];
         const struct batch_col *kc;
+        uint32_t *remap = NULL; /* batch string id -> key group + 1 (0: not seen yet) */
         if (!nx_src_col(sr->b, &key, &kc)) {
             ok = false;
             break;
         }
+        if (kc && sr->nsel)
+            remap = xcalloc(strdict_count(sr->b->dict) + 1, sizeof(*remap));
         for (size_t k = 0; k < sr->nsel; k++) {
             uint32_t r = sr->sel[k];
             int64_t t = sr->b->time_us[r];
             const char *s = NULL;
             size_t len = 0, g = 0; /* 0: the NULL key */
             if (present(kc, r)) {
-                s = strdict_get(sr->b->dict, ((const uint32_t *)kc->data)[r], &len);
-                g = (size_t)strdict_intern(gd, s, len) + 1;
+                uint32_t id = ((const uint32_t *)kc->data)[r];
+                s = strdict_get(sr->b->dict, id, &len);
+                if (!remap[id])
+                    remap[id] = strdict_intern(gd, s, len) + 2;
+                g = remap[id] - 1;
             }
             if (g >= cap) {
                 size_t old = cap;
@@ -491,6 +506,7 @@ static bool run_latest(const struct nx *x, struct duck_result **out)
                 ls[g].best = (struct rowref){(uint32_t)i, r, t};
             }
         }
+        free(remap);
     }
     if (ok) {
         for (size_t g = 0; g < cap; g++)
@@ -525,11 +541,12 @@ bool nx_exec(const struct nx_shape *s, const struct nx_record *rec, const struct
     x.srcs = xcalloc(in->nsegs + in->nbufs + 1, sizeof(*x.srcs));
     for (size_t i = 0; i < in->nsegs; i++)
         if (in->segs[i].count)
-            x.srcs[x.nsrcs++] = (struct src){in->segs[i].b, in->segs[i].rows, in->segs[i].start,
-                                             in->segs[i].count, NULL, 0};
+            x.srcs[x.nsrcs++] = (struct src){.b = in->segs[i].b, .rows = in->segs[i].rows,
+                                             .start = in->segs[i].start,
+                                             .count = in->segs[i].count};
     for (size_t i = 0; i < in->nbufs; i++)
         if (in->bufs[i]->nrows)
-            x.srcs[x.nsrcs++] = (struct src){in->bufs[i], NULL, 0, in->bufs[i]->nrows, NULL, 0};
+            x.srcs[x.nsrcs++] = (struct src){.b = in->bufs[i], .count = in->bufs[i]->nrows};
     /* every column of every batch is in the catalog with its type: otherwise the
      * relation DuckDB reads (UNION ALL BY NAME) has a column or a cast we lack */
     for (size_t i = 0; i < x.nsrcs && ok; i++) {

@@ -378,6 +378,104 @@ static bool agg_src(struct agg_run *a, const struct nx *x, const struct src *sr,
     return ok;
 }
 
+/* `GROUP BY <bucket> ORDER BY <bucket> [DESC] LIMIT n` with no other key: only the n
+ * newest (oldest) buckets that hold rows are answered. When every bucket of the n
+ * widths next to the newest (oldest) row holds a selected row, those are the answer:
+ * drop the other rows before aggregating (a 5-minute LIMIT over a day of rows then
+ * aggregates 5 minutes). With a gap, every row is aggregated as usual. */
+#define NX_TOP_BUCKETS_MAX 4096
+
+static void top_buckets(struct agg_run *a, const struct nx *x)
+{
+    const struct nx_shape *s = x->s;
+    bool desc, *seen;
+    int64_t edge = 0, lo, hi, w = a->width;
+    size_t n, have = 0;
+    bool any = false;
+
+    if (a->nkeys || a->bucket_item == SIZE_MAX || !s->has_limit || !s->norders ||
+        s->orders[0].item != a->bucket_item || s->limit == 0 || s->limit > NX_TOP_BUCKETS_MAX)
+        return;
+    n = (size_t)s->limit;
+    desc = s->orders[0].desc;
+    for (size_t i = 0; i < x->nsrcs; i++) {
+        int64_t t = desc ? x->srcs[i].tmax : x->srcs[i].tmin;
+        if (!x->srcs[i].nsel)
+            continue;
+        if (!any || (desc ? t > edge : t < edge))
+            edge = t;
+        any = true;
+    }
+    if (!any)
+        return;
+    edge = bucket_of(edge, w);
+    if ((int64_t)n > INT64_MAX / 4 / w)
+        return; /* n widths overflow µs */
+    if (desc) {
+        if (edge < INT64_MIN / 2 + (int64_t)(n - 1) * w)
+            return;
+        lo = edge - (int64_t)(n - 1) * w;
+        hi = edge + w - 1;
+    } else {
+        if (edge > INT64_MAX / 2 - (int64_t)n * w)
+            return;
+        lo = edge;
+        hi = edge + (int64_t)n * w - 1;
+    }
+    /* each source's rows in [lo, hi]: a binary search when they are in time order */
+    seen = xcalloc(n, sizeof(*seen));
+    for (size_t i = 0; i < x->nsrcs; i++) {
+        struct src *sr = &x->srcs[i];
+        size_t from = 0, to = sr->nsel;
+        if (!sr->nsel || sr->tmax < lo || sr->tmin > hi) {
+            sr->from = sr->to = 0;
+            continue;
+        }
+        if (sr->sorted) {
+            size_t l = 0, r = sr->nsel;
+            while (l < r) { /* first row with t >= lo */
+                size_t m = l + (r - l) / 2;
+                if (sr->b->time_us[sr->sel[m]] < lo)
+                    l = m + 1;
+                else
+                    r = m;
+            }
+            from = l;
+            for (r = sr->nsel; l < r;) { /* first row with t > hi */
+                size_t m = l + (r - l) / 2;
+                if (sr->b->time_us[sr->sel[m]] <= hi)
+                    l = m + 1;
+                else
+                    r = m;
+            }
+            to = l;
+        }
+        sr->from = from;
+        sr->to = to;
+        for (size_t k = from; k < to; k++) {
+            int64_t t = sr->b->time_us[sr->sel[k]];
+            if (t >= lo && t <= hi) {
+                size_t b = (size_t)((t - lo) / w);
+                have += !seen[b];
+                seen[b] = true;
+            }
+        }
+    }
+    free(seen);
+    if (have < n)
+        return; /* a gap: the answer reaches further */
+    for (size_t i = 0; i < x->nsrcs; i++) {
+        struct src *sr = &x->srcs[i];
+        size_t m = 0;
+        for (size_t k = sr->from; k < sr->to; k++) {
+            int64_t t = sr->b->time_us[sr->sel[k]];
+            if (t >= lo && t <= hi)
+                sr->sel[m++] = sr->sel[k];
+        }
+        sr->nsel = m;
+    }
+}
+
 bool nx_run_agg(const struct nx *x, struct duck_result **out)
 {
     const struct nx_shape *s = x->s;
@@ -389,6 +487,8 @@ bool nx_run_agg(const struct nx *x, struct duck_result **out)
     memset(&a, 0, sizeof(a));
     a.gd = strdict_new();
     ok = agg_types(x, &a);
+    if (ok)
+        top_buckets(&a, x);
     {
         struct gcache *gc = xcalloc(NX_GCACHE, sizeof(*gc));
         size_t most = 1;

@@ -21,6 +21,9 @@ struct src {
     size_t start, count;
     uint32_t *sel; /* rows passing the WHERE (owned) */
     size_t nsel;
+    int64_t tmin, tmax; /* times of the selected rows (nsel > 0) */
+    bool sorted;        /* sel is in time order */
+    size_t from, to;    /* native_agg.c top_buckets: the part of sel in its range */
 };
 
 /* An output column bound to its input: the time column (col NULL, is_time), a

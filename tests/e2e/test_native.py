@@ -311,6 +311,17 @@ BATTERY = [
      "ORDER BY b DESC LIMIT 5", True, "E"),
     ("SELECT time_bucket(INTERVAL '1 hour', time) AS b, count(*) FROM cpu GROUP BY b "
      "ORDER BY b LIMIT 0", True, "E"),
+    # ---- AGG: ORDER BY bucket LIMIT n with no other key (native_agg.c top_buckets: only
+    # the n edge buckets are aggregated when all of them hold rows, else every row)
+] + [
+    ("SELECT time_bucket(INTERVAL '%s', time) AS b, count(*), max(cnt), avg(usage) FROM cpu "
+     "WHERE %s GROUP BY b ORDER BY b %s LIMIT %d" % (w, where, d, n), True, "E")
+    for w in ("10 seconds", "1 minute", "7 minutes", "1 hour")
+    for where in ("time < '2026-01-02 13:17:29'", "time >= '2026-01-01 00:59:31'",
+                  "host = 'h2' AND time > '1969-12-31 23:59:55'")
+    for d in ("DESC", "ASC")
+    for n in (1, 3, 50)
+] + [
     # ---- AGG: string keys, NULL groups last in both directions
     ("SELECT region, count(*), avg(temp) FROM cpu GROUP BY region ORDER BY region", True, "E"),
     ("SELECT region, count(*), avg(temp) FROM cpu GROUP BY region ORDER BY region DESC",
