@@ -7,6 +7,7 @@
 
 #include <libdeflate.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -166,15 +167,41 @@ enum err compress_inflate(enum compress_kind kind, const void *in, size_t len, s
     return errbuf_set(eb, ERR_INTERNAL, "unknown compression");
 }
 
+/* One compressor and one zstd context per thread, kept: allocating them per response
+ * (hundreds of KiB: an mmap, page faults and an munmap each time) cost more than
+ * compressing a small answer. Freed when the thread exits. */
+static pthread_key_t deflate_key, zstd_key;
+static pthread_once_t compress_once = PTHREAD_ONCE_INIT;
+
+static void free_deflate(void *p)
+{
+    libdeflate_free_compressor(p);
+}
+
+static void free_zstd(void *p)
+{
+    ZSTD_freeCCtx(p);
+}
+
+static void compress_keys(void)
+{
+    pthread_key_create(&deflate_key, free_deflate);
+    pthread_key_create(&zstd_key, free_zstd);
+}
+
 enum err compress_deflate(enum compress_kind kind, const void *in, size_t len, struct buf *out)
 {
     size_t bound, n;
     enum err rc;
 
+    pthread_once(&compress_once, compress_keys);
     if (kind == COMPRESS_GZIP) {
-        struct libdeflate_compressor *c = libdeflate_alloc_compressor(1);
-        if (!c)
-            return ERR_INTERNAL;
+        struct libdeflate_compressor *c = pthread_getspecific(deflate_key);
+        if (!c) {
+            if (!(c = libdeflate_alloc_compressor(1)))
+                return ERR_INTERNAL;
+            pthread_setspecific(deflate_key, c);
+        }
         bound = libdeflate_gzip_compress_bound(c, len);
         rc = buf_reserve(out, bound);
         if (rc == ERR_OK) {
@@ -183,15 +210,20 @@ enum err compress_deflate(enum compress_kind kind, const void *in, size_t len, s
             out->data[out->len] = '\0';
             rc = n ? ERR_OK : ERR_INTERNAL;
         }
-        libdeflate_free_compressor(c);
         return rc;
     }
     if (kind == COMPRESS_ZSTD) {
+        ZSTD_CCtx *z = pthread_getspecific(zstd_key);
+        if (!z) {
+            if (!(z = ZSTD_createCCtx()))
+                return ERR_INTERNAL;
+            pthread_setspecific(zstd_key, z);
+        }
         bound = ZSTD_compressBound(len);
         rc = buf_reserve(out, bound);
         if (rc)
             return rc;
-        n = ZSTD_compress(out->data + out->len, bound, in, len, 1);
+        n = ZSTD_compressCCtx(z, out->data + out->len, bound, in, len, 1);
         if (ZSTD_isError(n))
             return ERR_INTERNAL;
         out->len += n;

@@ -177,25 +177,35 @@ static void filter_rows(struct snap *s, struct hot_seg *g, const struct plan_ref
     if (nf == 0)
         return;
     out = xmalloc((g->count ? g->count : 1) * sizeof(*out));
-    if (nf == 1 && f[0].accept && f[0].c && !f[0].c->valid && !g->rows) {
-        /* the common case (one tag set, rows in order): branch-free */
+    if (f[0].accept && f[0].c) {
+        /* the common case (a tag set first): that one branch-free (a NULL row reads
+         * accept[ndict], which is 0), the other filters on its survivors */
         const uint32_t *ids = f[0].c->data;
-        const uint8_t *acc = f[0].accept;
-        for (size_t r = g->start; r < g->start + g->count; r++) {
-            out[n] = (uint32_t)r;
-            n += acc[ids[r]];
+        const uint8_t *acc = f[0].accept, *valid = f[0].c->valid;
+        uint32_t none = (uint32_t)ndict;
+        size_t m = 0;
+        for (size_t i = 0; i < g->count; i++) {
+            uint32_t r = SEG_ROW(g, i);
+            out[n] = r;
+            n += acc[valid && !valid[r] ? none : ids[r]];
         }
-        seg_select(s, g, out, n);
-        free(f[0].accept);
-        return;
-    }
-    for (size_t i = 0; i < g->count; i++) {
-        uint32_t r = SEG_ROW(g, i);
-        bool ok = true;
-        for (size_t k = 0; k < nf && ok; k++)
-            ok = filter_pass(&f[k], r);
-        if (ok)
-            out[n++] = r;
+        for (size_t i = 0; i < n; i++) {
+            bool ok = true;
+            for (size_t k = 1; k < nf && ok; k++)
+                ok = filter_pass(&f[k], out[i]);
+            if (ok)
+                out[m++] = out[i];
+        }
+        n = m;
+    } else {
+        for (size_t i = 0; i < g->count; i++) {
+            uint32_t r = SEG_ROW(g, i);
+            bool ok = true;
+            for (size_t k = 0; k < nf && ok; k++)
+                ok = filter_pass(&f[k], r);
+            if (ok)
+                out[n++] = r;
+        }
     }
     seg_select(s, g, out, n);
     for (size_t k = 0; k < nf; k++)

@@ -56,6 +56,22 @@ bool nx_bind_col(const struct nx_input *in, const char *name, struct colref *out
     return false;
 }
 
+/* Is batch column c (the batch's k-th) a catalog column, same spelling and type? The
+ * catalog lists columns in the order batches add them: try position k + 1 first
+ * (the catalog's first column is usually time's neighbour), then every one. */
+static bool in_catalog(const struct nx_input *in, const struct batch_col *c, size_t k)
+{
+    const char *sql = batch_type_sql(c->type);
+
+    for (size_t g = k; g < k + 2 && g < in->ncols; g++)
+        if (!strcmp(in->cols[g].name, c->name))
+            return !strcmp(in->cols[g].type, sql);
+    for (size_t g = 0; g < in->ncols; g++)
+        if (!strcasecmp(in->cols[g].name, c->name))
+            return !strcmp(in->cols[g].name, c->name) && !strcmp(in->cols[g].type, sql);
+    return false;
+}
+
 /* The batch's column for a bound catalog column, type-checked: *c NULL when the
  * batch lacks it (all NULL there). false: present with another type (DuckDB would
  * cast it in the union: not ours to answer). */
@@ -551,11 +567,11 @@ bool nx_exec(const struct nx_shape *s, const struct nx_record *rec, const struct
      * relation DuckDB reads (UNION ALL BY NAME) has a column or a cast we lack */
     for (size_t i = 0; i < x.nsrcs && ok; i++) {
         const struct batch *b = x.srcs[i].b;
-        for (size_t k = 0; k < b->ncols && ok; k++) {
-            struct colref cr;
-            ok = nx_bind_col(in, b->cols[k].name, &cr) && cr.name && cr.type == b->cols[k].type &&
-                 !strcmp(cr.name, b->cols[k].name);
-        }
+        bool again = false;
+        for (size_t k = 0; k < i && !again; k++)
+            again = x.srcs[k].b == b; /* a batch spans several files */
+        for (size_t k = 0; k < b->ncols && ok && !again; k++)
+            ok = in_catalog(in, &b->cols[k], k);
     }
     for (size_t i = 0; i < x.nsrcs && ok; i++)
         ok = select_rows(&x, &x.srcs[i]);
