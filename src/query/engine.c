@@ -48,7 +48,6 @@
 #include "core/metrics.h"
 #include "duck/duck.h"
 #include "query/engine_int.h"
-#include "query/native.h"
 #include "query/plan.h"
 #include "storage/hot.h"
 #include "storage/storage.h"
@@ -740,11 +739,8 @@ static enum err build_view(struct query *q, const struct query_plan *plan,
     return ERR_OK;
 }
 
-/* ---- the native executor (native.h) ------------------------------------------------ */
+/* ---- the native executor (native.h, engine_native.c) -------------------------------- */
 
-/* Answer q from memory when the plan has a native shape, every file of its only
- * reference is in the hot tier and DuckDB has answered the plan before (names and
- * types to copy) against the same columns. */
 /* Could the native executor answer (before the snapshot: no look at the files)? */
 static bool native_may(const struct query *q, const struct query_req *r,
                        const struct query_plan *plan)
@@ -755,71 +751,9 @@ static bool native_may(const struct query *q, const struct query_req *r,
 
 static bool try_native(struct query *q, const struct query_req *r, struct query_plan *plan)
 {
-    struct snap *s = &q->snaps[0];
-    struct nx_record *rec = NULL;
-    struct nx_input in;
-    uint64_t sig;
-    bool ok;
-
     if (!native_may(q, r, plan) || q->prof.files != q->prof.hot_files)
         return false;
-    sig = nx_catalog_sig(s->cols, s->ncols);
-    pthread_mutex_lock(&plan->nx_mu);
-    if (plan->nx_rec && plan->nx_rec->catalog_sig == sig) {
-        const struct nx_record *p = plan->nx_rec;
-        rec = xcalloc(1, sizeof(*rec));
-        rec->ncols = p->ncols;
-        rec->catalog_sig = p->catalog_sig;
-        rec->names = xcalloc(p->ncols ? p->ncols : 1, sizeof(*rec->names));
-        rec->types = xcalloc(p->ncols ? p->ncols : 1, sizeof(*rec->types));
-        for (size_t i = 0; i < p->ncols; i++) {
-            rec->names[i] = xstrdup(p->names[i]);
-            rec->types[i] = p->types[i];
-        }
-    }
-    pthread_mutex_unlock(&plan->nx_mu);
-    if (!rec)
-        return false;
-    in = (struct nx_input){s->hot, s->nhot, s->batches, s->nbatches, s->cols, s->ncols};
-    ok = nx_exec(plan->native, rec, &in, &q->res);
-    nx_record_free(rec);
-    if (ok) {
-        q->prof.native = true;
-        q->prof.materialized = true;
-        q->prof.latest = s->latest && s->pinned > 0; /* read each file's newest rows */
-    }
-    return ok;
-}
-
-/* Keep the names and types DuckDB gave a native-shaped plan's result. */
-static void record_native(struct query *q, struct query_plan *plan)
-{
-    struct nx_record *rec;
-    uint64_t sig;
-    size_t n;
-
-    if (!plan->native || plan->nrefs != 1 || !q->res)
-        return;
-    sig = nx_catalog_sig(q->snaps[0].cols, q->snaps[0].ncols);
-    pthread_mutex_lock(&plan->nx_mu);
-    if (plan->nx_rec && plan->nx_rec->catalog_sig == sig) {
-        pthread_mutex_unlock(&plan->nx_mu);
-        return;
-    }
-    n = duck_result_ncols(q->res);
-    rec = xcalloc(1, sizeof(*rec));
-    rec->ncols = n;
-    rec->catalog_sig = sig;
-    rec->names = xcalloc(n ? n : 1, sizeof(*rec->names));
-    rec->types = xcalloc(n ? n : 1, sizeof(*rec->types));
-    for (size_t i = 0; i < n; i++) {
-        const char *name = duck_result_col_name(q->res, i);
-        rec->names[i] = xstrdup(name ? name : "");
-        rec->types[i] = duck_result_col_type(q->res, i);
-    }
-    nx_record_free(plan->nx_rec);
-    plan->nx_rec = rec;
-    pthread_mutex_unlock(&plan->nx_mu);
+    return qe_try_native(plan, &q->snaps[0], &q->prof, &q->res);
 }
 
 /* ---- query_start ----------------------------------------------------------------------- */
@@ -947,8 +881,8 @@ enum err query_start(struct query_engine *qe, const struct query_req *r, struct 
                       eb)) !=
         ERR_OK)
         goto fail;
-    if (!r->explain)
-        record_native(q, plan);
+    if (!r->explain && plan->native && plan->nrefs == 1)
+        qe_record_native(plan, &q->snaps[0], q->res);
     count(qe->m_files, q->prof.files);
 
 done:

@@ -14,6 +14,8 @@ struct hot;
 struct hot_seg;
 struct plan_ref;
 struct query_plan;
+struct query_profile;
+struct duck_result;
 
 /* What one reference of a running query reads besides Parquet files. */
 struct snap {
@@ -52,6 +54,13 @@ size_t qe_pin_hot(struct hot *h, struct snap *s, struct catalog_file *files, siz
 /* Append `UNION ALL BY NAME SELECT * FROM arc_batch_scan(id)` to view for each
  * column list among s's non-empty pinned segments. */
 void qe_add_hot_scans(struct duck *d, struct snap *s, struct buf *view);
+/* The native executor (engine_native.c): answer plan's only reference from s into
+ * *res (true), or leave it to DuckDB (false: no record of DuckDB's names and types
+ * for these columns yet, or nx_exec declined). */
+bool qe_try_native(struct query_plan *plan, struct snap *s, struct query_profile *prof,
+                   struct duck_result **res);
+/* Keep the names and types DuckDB gave plan's result res (a native-shaped plan). */
+void qe_record_native(struct query_plan *plan, const struct snap *s, struct duck_result *res);
 /* Unregister the scans, unpin the segments, free the selections (after the result). */
 void qe_release_hot(struct duck *d, struct hot *h, struct snap *s);
 
