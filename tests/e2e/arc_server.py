@@ -446,3 +446,33 @@ def _dechunk(raw: bytes) -> bytes:
         out += rest[:n]
         raw = rest[n + 2:]
     return out
+
+
+class Answer:
+    """A /api/v1/query JSON answer: status, columns, data (or error), and the
+    x-arc-profile header as a dict."""
+
+    def __init__(self, r):
+        self.status = r.status_code
+        self.profile = {}
+        if "x-arc-profile" in r.headers:
+            self.profile = dict(kv.split("=", 1) for kv in r.headers["x-arc-profile"].split(";"))
+        j = r.json()
+        if self.status == 200:
+            assert j["success"] is True, j
+            self.columns = j["columns"]
+            self.data = j["data"]
+            self.error = None
+        else:
+            self.columns = self.data = None
+            self.error = j.get("error", "")
+
+    def files(self):
+        return int(self.profile.get("files", 0))
+
+    def hot(self):
+        return int(self.profile.get("hot_files", -1))
+
+    @property
+    def native(self):
+        return self.profile.get("native") == "1"

@@ -35,7 +35,7 @@ import time
 import msgpack
 import pytest
 
-from arc_server import slow
+from arc_server import Answer, slow
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z (past: compaction may merge any of its hours)
 DB = "hot"
@@ -541,27 +541,6 @@ SPANNING = [
 ]
 
 
-class Answer:
-    def __init__(self, r):
-        self.status = r.status_code
-        self.profile = {}
-        if "x-arc-profile" in r.headers:
-            self.profile = dict(kv.split("=", 1) for kv in r.headers["x-arc-profile"].split(";"))
-        j = r.json()
-        if self.status == 200:
-            assert j["success"] is True, j
-            self.columns = j["columns"]
-            self.data = j["data"]
-            self.error = None
-        else:
-            self.columns = self.data = None
-            self.error = j.get("error", "")
-
-    def files(self):
-        return int(self.profile.get("files", 0))
-
-    def hot(self):
-        return int(self.profile.get("hot_files", -1))
 
 
 def metric(srv, name):

@@ -48,7 +48,7 @@ import time
 
 import msgpack
 
-from arc_server import slow
+from arc_server import Answer, slow
 
 DB = "nat"
 T0 = 1767225600  # 2026-01-01T00:00:00Z
@@ -605,25 +605,6 @@ EXTRA = [
 
 # ------------------------------------------------------------------ answers
 
-class Answer:
-    def __init__(self, r):
-        self.status = r.status_code
-        self.profile = {}
-        if "x-arc-profile" in r.headers:
-            self.profile = dict(kv.split("=", 1) for kv in r.headers["x-arc-profile"].split(";"))
-        j = r.json()
-        if self.status == 200:
-            assert j["success"] is True, j
-            self.columns = j["columns"]
-            self.data = j["data"]
-            self.error = None
-        else:
-            self.columns = self.data = None
-            self.error = j.get("error", "")
-
-    @property
-    def native(self):
-        return self.profile.get("native") == "1"
 
 
 def query(srv, sql):
