@@ -1,4 +1,4 @@
-/* duck.c - the two DuckDB instances, the writer connection pool, and the query side.
+/* duck.c - the two DuckDB instances, their connection pools, and the query side.
  *
  * Arc runs two in-memory DuckDB databases in one process. The writer instance turns
  * column batches into Parquet (duck_parquet.c); it needs to write anywhere under the
@@ -208,6 +208,8 @@ out:
     return rc;
 }
 
+#define QPOOL_MAX 64 /* idle query connections kept (see query_conn_get) */
+
 enum err duck_open(const struct duck_opts *o, struct duck **out, struct errbuf *eb)
 {
     struct duck *d;
@@ -222,6 +224,7 @@ enum err duck_open(const struct duck_opts *o, struct duck **out, struct errbuf *
                           o->data_dir);
     d = xcalloc(1, sizeof(*d));
     pthread_mutex_init(&d->pool_mu, NULL);
+    d->qpool.max = QPOOL_MAX;
     pthread_mutex_init(&d->scan_mu, NULL);
     d->data_dir = xstrdup(o->data_dir);
     if ((rc = open_writer(d, eb)) != ERR_OK)
@@ -236,16 +239,14 @@ fail_free:
     return rc;
 }
 
+static void pool_close(struct duck_pool *p);
+
 void duck_close(struct duck *d)
 {
     if (!d)
         return;
-    for (size_t i = 0; i < d->npool; i++)
-        duckdb_disconnect(&d->pool[i]);
-    free(d->pool);
-    for (size_t i = 0; i < d->nqpool; i++)
-        duckdb_disconnect(&d->qpool[i]);
-    free(d->qpool);
+    pool_close(&d->wpool);
+    pool_close(&d->qpool);
     if (d->wdb)
         duckdb_close(&d->wdb);
     if (d->qdb)
@@ -259,18 +260,49 @@ void duck_close(struct duck *d)
     free(d);
 }
 
-/* ---- writer connection pool ------------------------------------------------------ */
+/* ---- connection pools ------------------------------------------------------------ */
 
-enum err duck_writer_conn_get(struct duck *d, duckdb_connection *out, struct errbuf *eb)
+static duckdb_connection pool_take(struct duck *d, struct duck_pool *p)
 {
     duckdb_connection c = NULL;
 
     pthread_mutex_lock(&d->pool_mu);
-    if (d->npool > 0)
-        c = d->pool[--d->npool];
+    if (p->n > 0)
+        c = p->conns[--p->n];
     pthread_mutex_unlock(&d->pool_mu);
-    /* The pool only ever holds as many connections as there were concurrent writers
-     * (flusher threads), so it needs no cap of its own. */
+    return c;
+}
+
+/* Keep c idle in p, or disconnect it when p holds its max already. */
+static void pool_give(struct duck *d, struct duck_pool *p, duckdb_connection c)
+{
+    pthread_mutex_lock(&d->pool_mu);
+    if (!p->max || p->n < p->max) {
+        if (p->n == p->cap) {
+            p->cap = p->cap ? 2 * p->cap : 8;
+            p->conns = xreallocarray(p->conns, p->cap, sizeof(*p->conns));
+        }
+        p->conns[p->n++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&d->pool_mu);
+    if (c)
+        duckdb_disconnect(&c);
+}
+
+static void pool_close(struct duck_pool *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        duckdb_disconnect(&p->conns[i]);
+    free(p->conns);
+}
+
+/* The writer pool only ever holds as many connections as there were concurrent
+ * writers (flusher threads), so it needs no cap of its own. */
+enum err duck_writer_conn_get(struct duck *d, duckdb_connection *out, struct errbuf *eb)
+{
+    duckdb_connection c = pool_take(d, &d->wpool);
+
     if (!c && duckdb_connect(d->wdb, &c) != DuckDBSuccess)
         return errbuf_set(eb, ERR_DB, "duckdb: connect to writer instance");
     *out = c;
@@ -279,34 +311,20 @@ enum err duck_writer_conn_get(struct duck *d, duckdb_connection *out, struct err
 
 void duck_writer_conn_put(struct duck *d, duckdb_connection c)
 {
-    pthread_mutex_lock(&d->pool_mu);
-    if (d->npool == d->pool_cap) {
-        d->pool_cap = d->pool_cap ? 2 * d->pool_cap : 4;
-        d->pool = xreallocarray(d->pool, d->pool_cap, sizeof(*d->pool));
-    }
-    d->pool[d->npool++] = c;
-    pthread_mutex_unlock(&d->pool_mu);
+    pool_give(d, &d->wpool, c);
 }
 
-/* ---- query connection pool ------------------------------------------------------- */
-
-/* A connection costs ~0.3 ms to build (client context, temporary catalog, settings
- * maps): a third of a small query's server time. Connections of the query instance
- * carry no state a statement can leave behind: only SELECT/EXPLAIN run there (see
- * exec_one), the configuration is locked, and DuckDB clears a pending interrupt when
- * the next statement starts. The cancel token is unbound before a connection goes
- * back, under the token's mutex, so a late cancel cannot reach the next query. At
- * most QPOOL_MAX idle connections are kept (one per concurrent query is enough). */
-#define QPOOL_MAX 64
-
+/* A query connection costs ~0.3 ms to build (client context, temporary catalog,
+ * settings maps): a third of a small query's server time. Connections of the query
+ * instance carry no state a statement can leave behind: only SELECT/EXPLAIN run there
+ * (see exec_one), the configuration is locked, and DuckDB clears a pending interrupt
+ * when the next statement starts. The cancel token is unbound before a connection
+ * goes back, under the token's mutex, so a late cancel cannot reach the next query.
+ * At most QPOOL_MAX idle connections are kept (one per concurrent query is enough). */
 static enum err query_conn_get(struct duck *d, duckdb_connection *out, struct errbuf *eb)
 {
-    duckdb_connection c = NULL;
+    duckdb_connection c = pool_take(d, &d->qpool);
 
-    pthread_mutex_lock(&d->pool_mu);
-    if (d->nqpool > 0)
-        c = d->qpool[--d->nqpool];
-    pthread_mutex_unlock(&d->pool_mu);
     if (!c && duckdb_connect(d->qdb, &c) != DuckDBSuccess)
         return errbuf_set(eb, ERR_DB, "duckdb: connect to query instance");
     *out = c;
@@ -315,20 +333,8 @@ static enum err query_conn_get(struct duck *d, duckdb_connection *out, struct er
 
 static void query_conn_put(struct duck *d, duckdb_connection c)
 {
-    if (!c)
-        return;
-    pthread_mutex_lock(&d->pool_mu);
-    if (d->nqpool < QPOOL_MAX) {
-        if (d->nqpool == d->qpool_cap) {
-            d->qpool_cap = d->qpool_cap ? 2 * d->qpool_cap : 8;
-            d->qpool = xreallocarray(d->qpool, d->qpool_cap, sizeof(*d->qpool));
-        }
-        d->qpool[d->nqpool++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&d->pool_mu);
     if (c)
-        duckdb_disconnect(&c);
+        pool_give(d, &d->qpool, c);
 }
 
 /* ---- query side ----------------------------------------------------------------- */

@@ -16,14 +16,19 @@ struct duck_scan_slot {
     size_t nsegs;
 };
 
+/* Idle connections of one instance (LIFO), under duck.pool_mu. */
+struct duck_pool {
+    duckdb_connection *conns;
+    size_t n, cap;
+    size_t max; /* idle connections kept; 0 = no cap */
+};
+
 struct duck {
     duckdb_database wdb;         /* writer instance: private, full file access, threads=1 */
     duckdb_database qdb;         /* query instance: sandboxed, configuration locked */
-    pthread_mutex_t pool_mu;     /* guards pool/npool/pool_cap */
-    duckdb_connection *pool;     /* idle writer connections (LIFO) */
-    size_t npool, pool_cap;      /* idle count, slots allocated */
-    duckdb_connection *qpool;    /* idle query connections (LIFO), under pool_mu */
-    size_t nqpool, qpool_cap;
+    pthread_mutex_t pool_mu;     /* guards both pools */
+    struct duck_pool wpool;      /* idle writer connections */
+    struct duck_pool qpool;      /* idle query connections */
     char *data_dir;              /* owned copy of duck_opts.data_dir */
     pthread_mutex_t scan_mu;     /* guards the scan registry below */
     struct duck_scan_slot *scans; /* batches exposed to the query instance by id */

@@ -16,11 +16,6 @@
 #define NX_MAX_ITEMS 64
 #define NX_MAX_PREDS 32
 
-static bool is_null_or_empty(const struct jv *v)
-{
-    return !v || (v->t == J_RAW && !strcmp(v->s, "null")) || (v->t == J_ARR && v->n == 0);
-}
-
 static bool is(const struct jv *o, const char *key, const char *val)
 {
     const char *s = jstr(o, key);
@@ -31,19 +26,6 @@ static bool raw_is(const struct jv *o, const char *key, const char *val)
 {
     const struct jv *v = jget(o, key);
     return v && v->t == J_RAW && !strcmp(v->s, val);
-}
-
-/* An unqualified column reference's name, or NULL. */
-static const char *col_name(const struct jv *e)
-{
-    const struct jv *names;
-
-    if (!e || e->t != J_OBJ || !is(e, "class", "COLUMN_REF"))
-        return NULL;
-    names = jget(e, "column_names");
-    if (!names || names->t != J_ARR || names->n != 1 || names->kids[0]->t != J_STR)
-        return NULL;
-    return names->kids[0]->s;
 }
 
 /* A constant's value object and its type id, or NULL. */
@@ -199,8 +181,8 @@ static bool plain_function(const struct jv *e, const char *name, size_t nargs)
 
     return is(e, "class", "FUNCTION") && is(e, "function_name", name) && is(e, "schema", "") &&
            (!jget(e, "catalog") || is(e, "catalog", "")) && raw_is(e, "distinct", "false") &&
-           raw_is(e, "is_operator", "false") && is_null_or_empty(jget(e, "filter")) &&
-           (!ob || is_null_or_empty(jget(ob, "orders"))) &&
+           raw_is(e, "is_operator", "false") && rw_null_or_empty(jget(e, "filter")) &&
+           (!ob || rw_null_or_empty(jget(ob, "orders"))) &&
            (!jget(e, "export_state") || raw_is(e, "export_state", "false")) && kids &&
            kids->t == J_ARR && kids->n == nargs;
 }
@@ -214,8 +196,8 @@ static bool bucket_width(const struct jv *e, int64_t *width)
     lit = str_constant(jget(e, "children")->kids[0], "INTERVAL");
     if (!lit || !is(jget(e, "children")->kids[0], "class", "CAST"))
         return false;
-    if (!col_name(jget(e, "children")->kids[1]) ||
-        strcasecmp(col_name(jget(e, "children")->kids[1]), "time"))
+    if (!rw_plain_column(jget(e, "children")->kids[1]) ||
+        strcasecmp(rw_plain_column(jget(e, "children")->kids[1]), "time"))
         return false;
     return parse_width(lit->s, width);
 }
@@ -227,7 +209,7 @@ static bool parse_item(const struct jv *e, struct nx_item *it)
         enum nx_item_kind k;
     } aggs[] = {{"min", NX_I_MIN},     {"max", NX_I_MAX},     {"avg", NX_I_AVG},
                 {"sum", NX_I_SUM},     {"count", NX_I_COUNT}};
-    const char *c = col_name(e);
+    const char *c = rw_plain_column(e);
 
     memset(it, 0, sizeof(*it));
     if (c) {
@@ -236,10 +218,10 @@ static bool parse_item(const struct jv *e, struct nx_item *it)
         return true;
     }
     if (is(e, "class", "STAR")) {
-        if (!is_null_or_empty(jget(e, "exclude_list")) || !is_null_or_empty(jget(e, "replace_list")) ||
-            !is_null_or_empty(jget(e, "expr")) ||
-            !is_null_or_empty(jget(e, "qualified_exclude_list")) ||
-            !is_null_or_empty(jget(e, "rename_list")) || !is(e, "relation_name", "") ||
+        if (!rw_null_or_empty(jget(e, "exclude_list")) || !rw_null_or_empty(jget(e, "replace_list")) ||
+            !rw_null_or_empty(jget(e, "expr")) ||
+            !rw_null_or_empty(jget(e, "qualified_exclude_list")) ||
+            !rw_null_or_empty(jget(e, "rename_list")) || !is(e, "relation_name", "") ||
             (jget(e, "columns") && !raw_is(e, "columns", "false")))
             return false;
         it->k = NX_I_STAR;
@@ -254,9 +236,9 @@ static bool parse_item(const struct jv *e, struct nx_item *it)
         return true;
     }
     for (size_t i = 0; i < sizeof(aggs) / sizeof(aggs[0]); i++) {
-        if (plain_function(e, aggs[i].fn, 1) && col_name(jget(e, "children")->kids[0])) {
+        if (plain_function(e, aggs[i].fn, 1) && rw_plain_column(jget(e, "children")->kids[0])) {
             it->k = aggs[i].k;
-            it->col = xstrdup(col_name(jget(e, "children")->kids[0]));
+            it->col = xstrdup(rw_plain_column(jget(e, "children")->kids[0]));
             return true;
         }
     }
@@ -362,7 +344,7 @@ static bool parse_conjunct(const struct jv *e, struct nx_pred *p)
     memset(p, 0, sizeof(*p));
     if (is(e, "class", "OPERATOR") && is(e, "type", "COMPARE_IN")) {
         const struct jv *kids = jget(e, "children");
-        if (!kids || kids->t != J_ARR || kids->n < 2 || !(c = col_name(kids->kids[0])) ||
+        if (!kids || kids->t != J_ARR || kids->n < 2 || !(c = rw_plain_column(kids->kids[0])) ||
             !strcasecmp(c, "time"))
             return false;
         p->k = NX_P_STR;
@@ -379,13 +361,13 @@ static bool parse_conjunct(const struct jv *e, struct nx_pred *p)
         return false;
     l = jget(e, "left");
     r = jget(e, "right");
-    if (!col_name(l)) {
+    if (!rw_plain_column(l)) {
         const struct jv *t = l;
         l = r;
         r = t;
         op = flip(op);
     }
-    if (!(c = col_name(l)))
+    if (!(c = rw_plain_column(l)))
         return false;
     p->op = op;
     if (!strcasecmp(c, "time")) {
@@ -408,7 +390,7 @@ static bool parse_conjunct(const struct jv *e, struct nx_pred *p)
 
 static bool parse_where(const struct jv *w, struct nx_shape *s)
 {
-    if (is_null_or_empty(w))
+    if (rw_null_or_empty(w))
         return true;
     if (is(w, "class", "CONJUNCTION") && is(w, "type", "CONJUNCTION_AND")) {
         const struct jv *kids = jget(w, "children");
@@ -437,7 +419,7 @@ static bool parse_where(const struct jv *w, struct nx_shape *s)
  * time_bucket call. SIZE_MAX: none. */
 static size_t term_item(const struct nx_shape *s, const struct jv *e, bool order_by)
 {
-    const char *tid, *c = col_name(e);
+    const char *tid, *c = rw_plain_column(e);
     const struct jv *v = constant(e, &tid);
     int64_t k, w;
 
@@ -509,7 +491,7 @@ static bool parse_orders(const struct jv *mod, struct nx_shape *s)
         if (!x->desc && strcmp(t, "ASCENDING") && strcmp(t, "ORDER_DEFAULT"))
             return false;
         if (s->kind == NX_RAW) {
-            const char *c = col_name(e);
+            const char *c = rw_plain_column(e);
             if (!c || strcasecmp(c, "time") || i > 0)
                 return false;
             for (size_t k = 0; k < s->nitems; k++)
@@ -532,7 +514,7 @@ static bool parse_limit(const struct jv *mod, struct nx_shape *s)
     const struct jv *v = constant(jget(mod, "limit"), &tid);
     int64_t n;
 
-    if (!is_null_or_empty(jget(mod, "offset")) || !v || !jget(v, "value") ||
+    if (!rw_null_or_empty(jget(mod, "offset")) || !v || !jget(v, "value") ||
         jget(v, "value")->t != J_RAW || !parse_i64(jget(v, "value")->s, &n) || n < 0 ||
         (strcmp(tid, "INTEGER") && strcmp(tid, "BIGINT")))
         return false;
@@ -548,11 +530,11 @@ static bool parse_latest(const struct jv *distinct, const struct jv *order, stru
     const struct jv *orders = order ? jget(order, "orders") : NULL;
     const char *k, *o0, *o1, *t0;
 
-    if (!keys || keys->t != J_ARR || keys->n != 1 || !(k = col_name(keys->kids[0])) ||
+    if (!keys || keys->t != J_ARR || keys->n != 1 || !(k = rw_plain_column(keys->kids[0])) ||
         !strcasecmp(k, "time") || !orders || orders->t != J_ARR || orders->n != 2 || s->npreds)
         return false;
-    o0 = col_name(jget(orders->kids[0], "expression"));
-    o1 = col_name(jget(orders->kids[1], "expression"));
+    o0 = rw_plain_column(jget(orders->kids[0], "expression"));
+    o1 = rw_plain_column(jget(orders->kids[1], "expression"));
     t0 = jstr(orders->kids[0], "type");
     if (!o0 || !o1 || strcasecmp(o0, k) || strcasecmp(o1, "time") || !t0 ||
         (strcmp(t0, "ORDER_DEFAULT") && strcmp(t0, "ASCENDING")) ||
@@ -584,11 +566,11 @@ struct nx_shape *nx_shape_from_node(const struct jv *node)
     from = jget(node, "from_table");
     sel = jget(node, "select_list");
     mods = jget(node, "modifiers");
-    if ((map && !is_null_or_empty(map)) || !from || !is(from, "type", "BASE_TABLE") ||
-        !is_null_or_empty(jget(from, "sample")) || !is_null_or_empty(jget(from, "at_clause")) ||
-        !is_null_or_empty(jget(from, "column_name_alias")) ||
-        !is_null_or_empty(jget(node, "having")) || !is_null_or_empty(jget(node, "qualify")) ||
-        !is_null_or_empty(jget(node, "sample")) ||
+    if ((map && !rw_null_or_empty(map)) || !from || !is(from, "type", "BASE_TABLE") ||
+        !rw_null_or_empty(jget(from, "sample")) || !rw_null_or_empty(jget(from, "at_clause")) ||
+        !rw_null_or_empty(jget(from, "column_name_alias")) ||
+        !rw_null_or_empty(jget(node, "having")) || !rw_null_or_empty(jget(node, "qualify")) ||
+        !rw_null_or_empty(jget(node, "sample")) ||
         !is(node, "aggregate_handling", "STANDARD_HANDLING") || !sel || sel->t != J_ARR ||
         sel->n == 0 || sel->n > NX_MAX_ITEMS || !mods || mods->t != J_ARR)
         return NULL;
@@ -617,13 +599,13 @@ struct nx_shape *nx_shape_from_node(const struct jv *node)
     }
     if (!parse_where(jget(node, "where_clause"), s))
         goto no;
-    if (any_agg || !is_null_or_empty(jget(node, "group_expressions"))) {
+    if (any_agg || !rw_null_or_empty(jget(node, "group_expressions"))) {
         s->kind = NX_AGG;
         if (distinct)
             goto no;
-        if (is_null_or_empty(jget(node, "group_expressions"))) {
+        if (rw_null_or_empty(jget(node, "group_expressions"))) {
             /* a global aggregate: nothing but aggregates */
-            if (!is_null_or_empty(jget(node, "group_sets")))
+            if (!rw_null_or_empty(jget(node, "group_sets")))
                 goto no;
             for (size_t i = 0; i < s->nitems; i++)
                 if (!is_agg(s->items[i].k))

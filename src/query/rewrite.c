@@ -551,7 +551,7 @@ static enum err walk_node(struct walk *w, struct jv *v)
    Only this exact shape qualifies: no WHERE/GROUP BY/HAVING/QUALIFY/sample/CTE, a
    select list of plain columns or a bare *, keys that are plain column names. */
 
-static const char *plain_column(const struct jv *e)
+const char *rw_plain_column(const struct jv *e)
 {
     const struct jv *names;
 
@@ -563,7 +563,7 @@ static const char *plain_column(const struct jv *e)
     return names->kids[0]->s;
 }
 
-static bool is_null_or_empty(const struct jv *v)
+bool rw_null_or_empty(const struct jv *v)
 {
     return !v || (v->t == J_RAW && !strcmp(v->s, "null")) || (v->t == J_ARR && v->n == 0);
 }
@@ -595,12 +595,12 @@ static void detect_latest(const struct jv *stmts, struct query_rewrite *out)
     ctes = jget(node, "cte_map");
     map = ctes ? jget(ctes, "map") : NULL;
     from = jget(node, "from_table");
-    if (!is_null_or_empty(jget(node, "where_clause")) ||
-        !is_null_or_empty(jget(node, "group_expressions")) ||
-        !is_null_or_empty(jget(node, "group_sets")) || !is_null_or_empty(jget(node, "having")) ||
-        !is_null_or_empty(jget(node, "qualify")) || !is_null_or_empty(jget(node, "sample")) ||
-        (map && !is_null_or_empty(map)) || !from || !jstr(from, "type") ||
-        strcmp(jstr(from, "type"), "BASE_TABLE") || !is_null_or_empty(jget(from, "sample")))
+    if (!rw_null_or_empty(jget(node, "where_clause")) ||
+        !rw_null_or_empty(jget(node, "group_expressions")) ||
+        !rw_null_or_empty(jget(node, "group_sets")) || !rw_null_or_empty(jget(node, "having")) ||
+        !rw_null_or_empty(jget(node, "qualify")) || !rw_null_or_empty(jget(node, "sample")) ||
+        (map && !rw_null_or_empty(map)) || !from || !jstr(from, "type") ||
+        strcmp(jstr(from, "type"), "BASE_TABLE") || !rw_null_or_empty(jget(from, "sample")))
         return;
     sel = jget(node, "select_list");
     if (!sel || sel->t != J_ARR || sel->n == 0)
@@ -608,12 +608,12 @@ static void detect_latest(const struct jv *stmts, struct query_rewrite *out)
     for (size_t i = 0; i < sel->n; i++) {
         const struct jv *e = sel->kids[i];
         const char *cls = jstr(e, "class");
-        if (plain_column(e))
+        if (rw_plain_column(e))
             continue;
-        if (!cls || strcmp(cls, "STAR") || !is_null_or_empty(jget(e, "exclude_list")) ||
-            !is_null_or_empty(jget(e, "replace_list")) || !is_null_or_empty(jget(e, "expr")) ||
-            !is_null_or_empty(jget(e, "qualified_exclude_list")) ||
-            !is_null_or_empty(jget(e, "rename_list")) ||
+        if (!cls || strcmp(cls, "STAR") || !rw_null_or_empty(jget(e, "exclude_list")) ||
+            !rw_null_or_empty(jget(e, "replace_list")) || !rw_null_or_empty(jget(e, "expr")) ||
+            !rw_null_or_empty(jget(e, "qualified_exclude_list")) ||
+            !rw_null_or_empty(jget(e, "rename_list")) ||
             (jget(e, "columns") && strcmp(jget(e, "columns")->s ? jget(e, "columns")->s : "", "false")))
             return;
     }
@@ -623,21 +623,21 @@ static void detect_latest(const struct jv *stmts, struct query_rewrite *out)
         orders->t != J_ARR || orders->n != keys->n + 1)
         return;
     for (size_t i = 0; i < keys->n; i++) {
-        const char *k = plain_column(keys->kids[i]);
-        const char *o = plain_column(jget(orders->kids[i], "expression"));
+        const char *k = rw_plain_column(keys->kids[i]);
+        const char *o = rw_plain_column(jget(orders->kids[i], "expression"));
         if (!k || !o || strcasecmp(k, o) || !strcasecmp(k, "time"))
             return;
     }
     {
         const struct jv *last = orders->kids[keys->n];
-        const char *o = plain_column(jget(last, "expression"));
+        const char *o = rw_plain_column(jget(last, "expression"));
         if (!o || strcasecmp(o, "time") || !jstr(last, "type") ||
             strcmp(jstr(last, "type"), "DESCENDING"))
             return;
     }
     out->latest_keys = xcalloc(keys->n, sizeof(*out->latest_keys));
     for (size_t i = 0; i < keys->n; i++)
-        out->latest_keys[i] = xstrdup(plain_column(keys->kids[i]));
+        out->latest_keys[i] = xstrdup(rw_plain_column(keys->kids[i]));
     out->nlatest_keys = keys->n;
 }
 

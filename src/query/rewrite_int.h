@@ -26,6 +26,11 @@ struct jv *jget(const struct jv *o, const char *key);
 /* Object member `key` if it is a string, else NULL. */
 const char *jstr(const struct jv *o, const char *key);
 
+/* An unqualified column reference's name (COLUMN_REF with one name), or NULL. */
+const char *rw_plain_column(const struct jv *e);
+/* Absent, JSON null or an empty array. */
+bool rw_null_or_empty(const struct jv *v);
+
 /* Record in r what the WHERE clause c of the SELECT node whose FROM holds r says of
  * r's rows (rewrite_where.c): time bounds, `col = 'v'` / `col IN (...)` tag sets and
  * `col <op> number` comparisons, from its top-level AND conjuncts. alias: r's

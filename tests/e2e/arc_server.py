@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
+import msgpack
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -476,3 +477,23 @@ class Answer:
     @property
     def native(self):
         return self.profile.get("native") == "1"
+
+
+def write_lp(srv, body, db):
+    """POST line protocol to database db; 204 expected."""
+    r = srv.post("/api/v1/write", params={"db": db}, data=body.encode(), timeout=slow(60))
+    assert r.status_code == 204, (r.status_code, r.text)
+
+
+def write_mp(srv, payload, db):
+    """POST a MessagePack payload to database db; 204 expected."""
+    r = srv.post("/api/v1/write/msgpack", data=msgpack.packb(payload, use_bin_type=True),
+                 headers={"Content-Type": "application/msgpack", "x-arc-database": db},
+                 timeout=slow(60))
+    assert r.status_code == 204, (r.status_code, r.text)
+
+
+def flush(srv):
+    """Flush every buffered row to Parquet."""
+    r = srv.post("/api/v1/write/flush", timeout=slow(120))
+    assert r.status_code == 200, r.text

@@ -35,7 +35,8 @@ import time
 import msgpack
 import pytest
 
-from arc_server import Answer, slow
+import arc_server
+from arc_server import Answer, flush, slow
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z (past: compaction may merge any of its hours)
 DB = "hot"
@@ -181,20 +182,11 @@ def events_payload(k, rng):
 
 
 def write_lp(srv, body, db=DB):
-    r = srv.post("/api/v1/write", params={"db": db}, data=body.encode(), timeout=slow(60))
-    assert r.status_code == 204, (r.status_code, r.text)
+    arc_server.write_lp(srv, body, db)
 
 
 def write_mp(srv, payload, db=DB):
-    r = srv.post("/api/v1/write/msgpack", data=msgpack.packb(payload, use_bin_type=True),
-                 headers={"Content-Type": "application/msgpack", "x-arc-database": db},
-                 timeout=slow(60))
-    assert r.status_code == 204, (r.status_code, r.text)
-
-
-def flush(srv):
-    r = srv.post("/api/v1/write/flush", timeout=slow(120))
-    assert r.status_code == 200, r.text
+    arc_server.write_mp(srv, payload, db)
 
 
 def lt_lines(k):

@@ -46,9 +46,8 @@ import json
 import math
 import time
 
-import msgpack
 
-from arc_server import Answer, slow
+from arc_server import Answer, flush, slow, write_lp, write_mp
 
 DB = "nat"
 T0 = 1767225600  # 2026-01-01T00:00:00Z
@@ -170,31 +169,15 @@ def nan_payload():
     return {"batch": rows}
 
 
-def write_lp(srv, body):
-    r = srv.post("/api/v1/write", params={"db": DB}, data=body.encode(), timeout=slow(60))
-    assert r.status_code == 204, (r.status_code, r.text)
-
-
-def write_mp(srv, payload):
-    r = srv.post("/api/v1/write/msgpack", data=msgpack.packb(payload, use_bin_type=True),
-                 headers={"Content-Type": "application/msgpack", "x-arc-database": DB},
-                 timeout=slow(60))
-    assert r.status_code == 204, (r.status_code, r.text)
-
-
-def flush(srv):
-    r = srv.post("/api/v1/write/flush", timeout=slow(120))
-    assert r.status_code == 200, r.text
-
 
 def load(servers):
     g = Gen()
     for k in range(FLUSHES):
         body = cpu_lines(k, g)
         for srv in servers:
-            write_lp(srv, body)
+            write_lp(srv, body, DB)
             if k == 1:
-                write_mp(srv, nan_payload())
+                write_mp(srv, nan_payload(), DB)
             flush(srv)
 
 
@@ -213,7 +196,7 @@ def buffered_writes(servers):
                 fields, _ = g.fields(0)
                 lines.append("cpu,%s %s %d" % (tags, fields, t * 1000))
     for srv in servers:
-        write_lp(srv, "\n".join(lines) + "\n")
+        write_lp(srv, "\n".join(lines) + "\n", DB)
 
 
 def new_column_writes(servers):
@@ -236,8 +219,8 @@ def new_column_writes(servers):
             f += ',s="s%d"' % (i % 2)
         fresh.append("fresh,%s %s %d" % (tags, f, (T0 + i * 30) * 1_000_000_000))
     for srv in servers:
-        write_lp(srv, "\n".join(lines) + "\n")
-        write_lp(srv, "\n".join(fresh) + "\n")
+        write_lp(srv, "\n".join(lines) + "\n", DB)
+        write_lp(srv, "\n".join(fresh) + "\n", DB)
 
 
 # ------------------------------------------------------------------ statements
@@ -745,7 +728,7 @@ def test_bigint_vs_double_literal(arc_factory):
     body = "".join("bd,k=%s v=%di %d\n" % (k, v, (T0 + i) * 1_000_000_000)
                    for i, (k, v) in enumerate(BIGDBL_ROWS))
     for srv in (native, duck):
-        write_lp(srv, body)
+        write_lp(srv, body, DB)
         flush(srv)
     problems, went = run_phase(native, duck, BIGDBL, "flushed")
     not_native = [sql for sql, kind, nat in went if kind == "E" and not nat]
